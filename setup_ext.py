@@ -1,0 +1,22 @@
+"""Build the Cython extensions in place (``make build``).
+
+pyproject.toml builds them for a normal install; editable installs do not rebuild a changed
+``.pyx``, so ``make`` calls this script explicitly.
+"""
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+EXTENSIONS = [
+    # ("cext._router", ["cext/_router.pyx"]),
+]
+
+setup(
+    name="switchboard-ext",
+    ext_modules=cythonize(
+        [Extension(name, sources, extra_compile_args=["-O3"]) for name, sources in EXTENSIONS],
+        language_level=3,
+        quiet=True,
+    ),
+    script_args=None,
+)
