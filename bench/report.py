@@ -1,0 +1,46 @@
+"""Render ``docs/benchmarks.md`` from ``bench/results/*.json``.
+
+A benchmark module may define ``summarize(record) -> str`` (Markdown); otherwise its results
+are shown as a JSON block.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DOC = ROOT.parent / "docs" / "benchmarks.md"
+
+HEADER = """# Benchmarks
+
+Produced by `make bench` (raw results in `bench/results/*.json`). The machines are shared
+and noisy, so every figure that has a peer is measured beside that peer in the same run; read
+the ratios, not the absolute numbers.
+"""
+
+
+def render() -> None:
+    parts = [HEADER]
+    for path in sorted((ROOT / "results").glob("*.json")):
+        record = json.loads(path.read_text())
+        name = record["name"]
+        parts.append(f"\n## {name}\n\n_Run {record['when']}, {record['seconds']} s, "
+                     f"Python {record['machine']['python']}, {record['machine']['cpus']} CPUs, "
+                     f"load {record['machine']['load_avg'][0]:.2f}._\n")
+        try:
+            module = importlib.import_module(f"bench.bench_{name}")
+            summarize = getattr(module, "summarize", None)
+        except ImportError:
+            summarize = None
+        if summarize is not None:
+            parts.append(summarize(record))
+        else:
+            parts.append("```json\n" + json.dumps(record["results"], indent=2) + "\n```\n")
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text("\n".join(parts))
+
+
+if __name__ == "__main__":
+    render()
