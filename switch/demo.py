@@ -1,0 +1,93 @@
+"""The built-in demo tenant: what ``switchboard run`` serves without ``--config``.
+
+Documented in README.md; keep the two in step.
+
+- Domain ``switchboard.local`` (the digest realm), but REGISTER is accepted for any domain,
+  because a newcomer's softphone will say 127.0.0.1, localhost or the machine's IP.
+- Agents ``1001``-``1020``, password ``demo`` + the number (``demo1001``...).
+- ``100`` -> main IVR, ``200`` -> queue support, ``201`` -> queue sales, ``202`` -> queue vip.
+- 127.0.0.1 and ::1 are the carrier trunk: their INVITEs to those numbers need no challenge.
+  Registrations, and INVITEs from anywhere else, always need digest auth.
+
+The ``routing:`` section is plain data in the shape the routing core's config expects
+(skills, queues, agents with skill levels); it is validated by the routing core, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import SwitchConfig, parse_config
+
+DEMO_DOMAIN = "switchboard.local"
+DEMO_AGENTS = [str(n) for n in range(1001, 1021)]
+DEMO_NUMBERS = {
+    "100": "ivr:main",
+    "200": "queue:support",
+    "201": "queue:sales",
+    "202": "queue:vip",
+}
+DEFAULT_LISTENERS = ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060", "ws:127.0.0.1:5066"]
+DEFAULT_HTTP = "127.0.0.1:8080"
+
+
+def demo_password(username: str) -> str:
+    """The documented demo password of an agent account (never use the demo in production)."""
+    return f"demo{username}"
+
+
+def _agent_skills(index: int) -> dict[str, int]:
+    """Skills spread so every queue has agents at several levels, and some agents overlap."""
+    skills = {"english": 5 + index % 5}
+    if index < 10:
+        skills["support"] = 4 + index % 6
+    if index >= 8:
+        skills["sales"] = 3 + index % 7
+    if index % 4 == 0:
+        skills["vip"] = 7 + index % 3
+    if index % 3 == 0:
+        skills["spanish"] = 6
+    return skills
+
+
+def demo_routing() -> dict[str, Any]:
+    agents = []
+    for index, username in enumerate(DEMO_AGENTS):
+        agents.append({
+            "id": username,
+            "name": f"Agent {username}",
+            "skills": _agent_skills(index),
+            "tier": "senior" if index % 4 == 0 else "junior",
+        })
+    return {
+        "skills": ["english", "spanish", "support", "sales", "vip"],
+        "queues": [
+            {"id": "support", "skills": "support >= 3", "priority": 1,
+             "strategy": "longest-idle", "service_level": {"percent": 80, "seconds": 20}},
+            {"id": "sales", "skills": "sales >= 3", "priority": 1,
+             "strategy": "longest-idle", "service_level": {"percent": 80, "seconds": 30}},
+            {"id": "vip", "skills": "vip >= 7", "priority": 10,
+             "strategy": "best-skill-match", "service_level": {"percent": 90, "seconds": 10}},
+        ],
+        "agents": agents,
+    }
+
+
+def demo_data() -> dict[str, Any]:
+    """The demo as the plain data a YAML file would hold (examples/ and tests use it)."""
+    return {
+        "node": {"name": "switchboard-demo", "domain": DEMO_DOMAIN, "accept_any_domain": True},
+        "listeners": list(DEFAULT_LISTENERS),
+        "http": {"listen": DEFAULT_HTTP},
+        "security": {"trusted_sources": ["127.0.0.1/32", "::1/128"]},
+        "accounts": [
+            {"username": u, "password": demo_password(u), "display_name": f"Agent {u}"}
+            for u in DEMO_AGENTS
+        ],
+        "numbers": dict(DEMO_NUMBERS),
+        "routing": demo_routing(),
+    }
+
+
+def demo_config() -> SwitchConfig:
+    return parse_config(demo_data(), "built-in demo")

@@ -1,0 +1,238 @@
+"""The location service: address of record -> current contact bindings (RFC 3261 §10.3).
+
+Pure data structure, time passed in as ``now``. One :meth:`LocationService.apply` call is one
+REGISTER's step 7: every contact of the request is checked against the stored bindings first,
+and only when all of them are acceptable are the changes committed (§10.3 step 7: "committed
+if and only if all binding updates and additions succeed"), otherwise :class:`OutOfOrder` is
+raised and nothing changes.
+
+Binding identity: a contact carrying ``+sip.instance`` (RFC 5626 §4.1, RFC 5627) is the same
+binding as a stored one with the same instance (and ``reg-id``, when given), whatever its URI:
+a softphone that restarts on a new port replaces its old binding instead of piling up dead
+ones. Without an instance the contact URIs are compared by RFC 3261 §19.1.4.
+
+Capacity: at most ``max_contacts`` bindings per AOR. A new binding beyond the limit evicts the
+oldest one (a ContactRemoved with reason "evicted"), because the usual cause is a phone that
+re-registered from a new address without unregistering the old one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from ..sip.address import Peer
+from ..sip.uri import SipUri
+
+# -- events (past tense, frozen; published on the node's bus) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRegistered:
+    aor: str
+    contact: str
+    expires: int
+    peer: Peer
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRefreshed:
+    aor: str
+    contact: str
+    expires: int
+    peer: Peer
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRemoved:
+    aor: str
+    contact: str
+    reason: str  # "unregistered" | "evicted"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactExpired:
+    aor: str
+    contact: str
+
+
+BindingEvent = ContactRegistered | ContactRefreshed | ContactRemoved | ContactExpired
+
+
+class OutOfOrder(Exception):
+    """A REGISTER with the Call-ID of a binding but a CSeq not higher than the stored one
+    (§10.3 step 7): the request fails as a whole with ``status``."""
+
+    status = 500
+
+    def __init__(self, contact: str) -> None:
+        super().__init__(f"REGISTER for {contact} is older than the stored binding"
+                         " (same Call-ID, CSeq not higher)")
+        self.contact = contact
+
+
+@dataclass(frozen=True, slots=True)
+class ContactUpdate:
+    """One Contact of a REGISTER after the registrar resolved its expiry (0 = remove)."""
+
+    uri: SipUri
+    expires: int
+    q: float | None = None
+    instance_id: str | None = None
+    reg_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    aor: str
+    uri: SipUri
+    expires_at: float
+    peer: Peer
+    call_id: str
+    cseq: int
+    registered_at: float
+    q: float | None = None
+    instance_id: str | None = None
+    reg_id: int | None = None
+    user_agent: str | None = None
+
+    @property
+    def contact(self) -> str:
+        return str(self.uri)
+
+    def remaining(self, now: float) -> int:
+        """Whole seconds left, rounded up so a live binding never shows ``expires=0``."""
+        return max(0, math.ceil(self.expires_at - now))
+
+    def same_binding(self, update: ContactUpdate) -> bool:
+        if update.instance_id is not None and self.instance_id is not None:
+            return (update.instance_id == self.instance_id
+                    and (update.reg_id is None or self.reg_id is None
+                         or update.reg_id == self.reg_id))
+        return self.uri.matches(update.uri)
+
+
+class LocationService:
+    def __init__(self, max_contacts: int = 5) -> None:
+        self.max_contacts = max_contacts
+        self._bindings: dict[str, list[Binding]] = {}
+        # (expires_at, sequence, aor): lazily cleaned; a popped entry is re-checked.
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def lookup(self, aor: str, now: float) -> list[Binding]:
+        """Live bindings of ``aor``, highest q first, then most recently registered."""
+        live = [b for b in self._bindings.get(aor, ()) if b.expires_at > now]
+        return sorted(live, key=lambda b: (-(b.q if b.q is not None else 1.0),
+                                           -b.registered_at))
+
+    def __iter__(self) -> Iterator[Binding]:
+        for bindings in self._bindings.values():
+            yield from bindings
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._bindings.values())
+
+    @property
+    def aor_count(self) -> int:
+        return len(self._bindings)
+
+    def next_expiry(self) -> float | None:
+        while self._heap:
+            when, _, aor = self._heap[0]
+            if any(b.expires_at == when for b in self._bindings.get(aor, ())):
+                return when
+            heapq.heappop(self._heap)
+        return None
+
+    # -- changes ----------------------------------------------------------------------------
+
+    def apply(self, aor: str, updates: list[ContactUpdate], *, call_id: str, cseq: int,
+              peer: Peer, now: float, user_agent: str | None = None) -> list[BindingEvent]:
+        """Apply one REGISTER's contacts atomically; raise OutOfOrder and change nothing if
+        any contact is older than its stored binding."""
+        current, events = self._live(aor, now)
+        staged = list(current)
+        for update in updates:
+            index = next((i for i, b in enumerate(staged) if b.same_binding(update)), None)
+            if index is not None:
+                old = staged[index]
+                if old.call_id == call_id and cseq <= old.cseq:
+                    raise OutOfOrder(str(update.uri))
+                if update.expires == 0:
+                    del staged[index]
+                    events.append(ContactRemoved(aor, old.contact, "unregistered"))
+                    continue
+                staged[index] = replace(
+                    old, uri=update.uri, expires_at=now + update.expires, peer=peer,
+                    call_id=call_id, cseq=cseq, q=update.q, instance_id=update.instance_id,
+                    reg_id=update.reg_id, user_agent=user_agent)
+                events.append(ContactRefreshed(aor, str(update.uri), update.expires, peer))
+            elif update.expires > 0:
+                staged.append(Binding(
+                    aor=aor, uri=update.uri, expires_at=now + update.expires, peer=peer,
+                    call_id=call_id, cseq=cseq, registered_at=now, q=update.q,
+                    instance_id=update.instance_id, reg_id=update.reg_id,
+                    user_agent=user_agent))
+                events.append(ContactRegistered(aor, str(update.uri), update.expires, peer))
+        while len(staged) > self.max_contacts:
+            oldest = min(staged, key=lambda b: b.registered_at)
+            staged.remove(oldest)
+            events.append(ContactRemoved(aor, oldest.contact, "evicted"))
+        self._commit(aor, staged)
+        return events
+
+    def remove_all(self, aor: str, *, call_id: str, cseq: int,
+                   now: float) -> list[BindingEvent]:
+        """``Contact: *`` with ``Expires: 0`` (§10.2.2): drop every binding of ``aor``, unless a
+        binding with the same Call-ID has a CSeq not lower than the request's."""
+        current, events = self._live(aor, now)
+        for binding in current:
+            if binding.call_id == call_id and cseq <= binding.cseq:
+                raise OutOfOrder(binding.contact)
+        self._commit(aor, [])
+        events.extend(ContactRemoved(aor, b.contact, "unregistered") for b in current)
+        return events
+
+    def expire(self, now: float) -> list[ContactExpired]:
+        """Remove bindings whose time has come; one ContactExpired per binding."""
+        events: list[ContactExpired] = []
+        while self._heap and self._heap[0][0] <= now:
+            _, _, aor = heapq.heappop(self._heap)
+            bindings = self._bindings.get(aor)
+            if not bindings:
+                continue
+            keep = [b for b in bindings if b.expires_at > now]
+            events.extend(ContactExpired(aor, b.contact) for b in bindings if b.expires_at <= now)
+            if keep:
+                self._bindings[aor] = keep
+            else:
+                del self._bindings[aor]
+        return events
+
+    def _live(self, aor: str, now: float) -> tuple[list[Binding], list[BindingEvent]]:
+        """Live bindings, and ContactExpired for the ones whose time passed unnoticed (the
+        caller commits, so they are dropped then)."""
+        live: list[Binding] = []
+        expired: list[BindingEvent] = []
+        for binding in self._bindings.get(aor, ()):
+            if binding.expires_at > now:
+                live.append(binding)
+            else:
+                expired.append(ContactExpired(aor, binding.contact))
+        return live, expired
+
+    def _commit(self, aor: str, bindings: list[Binding]) -> None:
+        before = {id(b) for b in self._bindings.get(aor, ())}
+        if bindings:
+            self._bindings[aor] = bindings
+        else:
+            self._bindings.pop(aor, None)
+        for binding in bindings:
+            if id(binding) not in before:
+                self._seq += 1
+                heapq.heappush(self._heap, (binding.expires_at, self._seq, aor))
