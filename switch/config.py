@@ -16,10 +16,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -40,6 +41,15 @@ _TARGET = re.compile(r"^(ivr|queue|agent):[A-Za-z0-9_.\-]{1,64}$")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 # Names of fields whose rejected input must never be echoed in an error message.
 _SECRET_FIELDS = frozenset({"password", "ha1", "nonce_secret"})
+
+
+def _check_listener(value: str) -> str:
+    Listener.parse(value)
+    return value
+
+
+# ``udp:HOST:PORT`` and friends, checked one by one so errors carry the list index.
+ListenerText = Annotated[str, AfterValidator(_check_listener)]
 
 
 class Strict(BaseModel):
@@ -110,6 +120,8 @@ class RateLimitSection(Strict):
 
     rate: float = Field(default=200.0, gt=0, description="messages per second, sustained")
     burst: int = Field(default=400, ge=1, description="messages allowed at once")
+    # A carrier trunk's volume is legitimate (and load tests come from it); bans still apply.
+    exempt_trusted: bool = True
 
 
 class AuthBanSection(Strict):
@@ -126,7 +138,8 @@ class SecuritySection(Strict):
     rate_limit: RateLimitSection = RateLimitSection()
     auth_ban: AuthBanSection = AuthBanSection()
     nonce_ttl: float = Field(default=300.0, gt=0, le=86400)
-    digest_algorithms: list[Literal["SHA-256", "MD5"]] = Field(default=["SHA-256", "MD5"], min_length=1)
+    digest_algorithms: list[Literal["SHA-256", "MD5"]] = Field(default=["SHA-256", "MD5"],
+                                                               min_length=1)
     max_message_size: int = Field(default=65535, ge=1024, le=65535)
 
     @field_validator("trusted_sources", mode="before")
@@ -196,7 +209,8 @@ class Account(Strict):
 
 class SwitchConfig(Strict):
     node: NodeSection = NodeSection()
-    listeners: list[str] = Field(default=["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"], min_length=1)
+    listeners: list[ListenerText] = Field(default=["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"],
+                                          min_length=1)
     http: HttpSection = HttpSection()
     tls: TlsSection = TlsSection()
     security: SecuritySection = SecuritySection()
@@ -206,13 +220,6 @@ class SwitchConfig(Strict):
     numbers: dict[str, str] = {}
     # The routing core's configuration; validated by routing.config, not here.
     routing: dict[str, Any] | None = None
-
-    @field_validator("listeners")
-    @classmethod
-    def _listeners(cls, value: list[str]) -> list[str]:
-        for item in value:
-            Listener.parse(item)
-        return value
 
     @field_validator("numbers")
     @classmethod
@@ -293,7 +300,7 @@ def format_errors(error: ValidationError, source: str) -> list[str]:
             message = "unknown key" + (f" (expected one of: {', '.join(keys)})" if keys else "")
         elif not any(str(part) in _SECRET_FIELDS for part in loc) and "input" in item:
             shown = item["input"]
-            if not isinstance(shown, dict | list):
+            if not isinstance(shown, dict | list) and repr(shown) not in message:
                 message += f", got {shown!r}"
         lines.append(f"{source}: {path}: {message}")
     return lines

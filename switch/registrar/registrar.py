@@ -56,8 +56,8 @@ class Challenger(Protocol):
     """The part of :class:`switch.sip.auth.DigestChallenger` the node relies on."""
 
     def challenge(self, now: float, stale: bool = False) -> list[str]: ...
-    def verify(self, authorization: str, method: str, lookup_ha1: HA1Lookup,
-               now: float) -> AuthOutcome: ...
+    def verify(self, authorization: str, method: str, lookup_ha1: HA1Lookup, now: float, *,
+               request_uri: str | None = None, body: bytes = b"") -> AuthOutcome: ...
 
 
 class FailureBan(Protocol):
@@ -115,7 +115,9 @@ class Authenticator:
         credentials = self._credentials_for_our_realm(request, header)
         if credentials is None:
             return AuthCheck(challenge=self.challenger.challenge(now))
-        result = self.challenger.verify(credentials, request.method, self.lookup_ha1, now)
+        # §22.4: the digest uri must name this request's Request-URI (no replay elsewhere).
+        result = self.challenger.verify(credentials, request.method, self.lookup_ha1, now,
+                                        request_uri=str(request.uri), body=request.body)
         if result.ok and result.username:
             self.ban.record_success(source)
             return AuthCheck(username=result.username)
