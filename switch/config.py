@@ -52,6 +52,9 @@ def _check_listener(value: str) -> str:
 ListenerText = Annotated[str, AfterValidator(_check_listener)]
 
 
+_SECTIONS = frozenset({"node", "http", "tls", "security", "registrar", "numbers"})
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -220,6 +223,14 @@ class SwitchConfig(Strict):
     numbers: dict[str, str] = {}
     # The routing core's configuration; validated by routing.config, not here.
     routing: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        # A section whose keys are all commented out is null in YAML: read it as "defaults".
+        if isinstance(data, dict):
+            return {k: ({} if v is None and k in _SECTIONS else v) for k, v in data.items()}
+        return data
 
     @field_validator("numbers")
     @classmethod

@@ -106,11 +106,10 @@ class Qualifier:
             target.misses = 0
             self._forget_outstanding(target)
             target.next_probe = now + self.interval
+            recovered = not target.reachable
+            target.reachable = True
             self._schedule(target)
-            if not target.reachable:
-                target.reachable = True
-                return [EndpointReachable(target.aor, target.contact)]
-            return []
+            return [EndpointReachable(target.aor, target.contact)] if recovered else []
         if isinstance(event, ContactRemoved | ContactExpired):
             target = self._targets.pop((event.aor, event.contact), None)
             if target is not None:
@@ -152,6 +151,7 @@ class Qualifier:
             if same and target.reachable:
                 target.reachable = False
                 self._forget_outstanding(target)
+                self._schedule(target)
                 events.append(EndpointUnreachable(target.aor, target.contact,
                                                   "connection lost"))
         return events

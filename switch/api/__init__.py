@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI). For now only health; resources arrive with later issues."""

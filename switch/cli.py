@@ -1,0 +1,205 @@
+"""The ``switchboard`` command.
+
+``switchboard run [--config FILE] [--sip URI ...] [--http HOST:PORT] [--data-dir DIR]``
+    Start the node (the built-in demo tenant without ``--config``). Human-readable URLs go to
+    stderr; stdout gets exactly one JSON line once every listener is bound, with real ports::
+
+        {"event": "ready", "sip": ["udp:127.0.0.1:5060", ...], "http": "http://...", ...}
+
+``switchboard check-config FILE``  exit 0 when valid, 2 with one line per problem.
+``switchboard version``            print the version.
+
+Exit codes: 0 clean stop, 1 could not start (e.g. port in use), 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+from .config import ConfigError, SwitchConfig, load_config, parse_hostport
+from .demo import DEMO_AGENTS, DEMO_NUMBERS, demo_password
+from .sip.address import Listener
+
+log = logging.getLogger("switch.cli")
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def version() -> str:
+    try:
+        return metadata.version("switchboard")
+    except metadata.PackageNotFoundError:  # running from a source tree without install
+        return "0.1.0"
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=LOG_FORMAT,
+                        datefmt="%Y-%m-%dT%H:%M:%S", stream=sys.stderr)
+
+
+def _error(lines: Sequence[str]) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def _effective_config(args: argparse.Namespace) -> tuple[SwitchConfig, bool]:
+    """The config to run, with command-line overrides applied; ConfigError on any problem."""
+    from .demo import demo_config
+
+    config = load_config(args.config) if args.config else demo_config()
+    updates: dict[str, object] = {}
+    if args.sip:
+        problems = []
+        for item in args.sip:
+            try:
+                Listener.parse(item)
+            except ValueError as exc:
+                problems.append(f"--sip: {exc}")
+        if problems:
+            raise ConfigError(problems)
+        updates["listeners"] = list(args.sip)
+    if args.http:
+        try:
+            parse_hostport(args.http)
+        except ValueError as exc:
+            raise ConfigError([f"--http: {exc}"]) from None
+        updates["http"] = config.http.model_copy(update={"listen": args.http})
+    if args.data_dir:
+        updates["node"] = config.node.model_copy(update={"data_dir": Path(args.data_dir)})
+    if updates:
+        config = config.model_copy(update=updates)
+    return config, not args.config
+
+
+def _print_banner(ready: dict[str, object], demo: bool, config: SwitchConfig) -> None:
+    out = sys.stderr
+    print(f"switchboard {ready['version']} is running (Ctrl-C to stop)", file=out)
+    sip = ready["sip"]
+    assert isinstance(sip, list)
+    for item in sip:
+        print(f"  SIP      {item}", file=out)
+    print(f"  HTTP     {ready['http']}   (health: {ready['http']}/healthz,"
+          f" API docs: {ready['http']}/docs)", file=out)
+    print(f"  domain   {config.node.domain} (digest realm {config.node.effective_realm})",
+          file=out)
+    if demo:
+        first, last = DEMO_AGENTS[0], DEMO_AGENTS[-1]
+        print(f"  demo agents {first}-{last}: user = number, password = demo<number>"
+              f" (e.g. {first} / {demo_password(first)})", file=out)
+        numbers = ", ".join(f"{n} -> {t}" for n, t in DEMO_NUMBERS.items())
+        print(f"  demo numbers: {numbers}", file=out)
+        print("  trusted trunk: 127.0.0.1 and ::1 (their INVITEs to these numbers need no"
+              " auth)", file=out)
+    out.flush()
+
+
+async def _serve(config: SwitchConfig, demo: bool) -> int:
+    from .app import Node
+
+    node = Node(config, version=version())
+    try:
+        ready = await node.start(config.parsed_listeners)
+    except OSError as exc:
+        log.error("could not start: %s", exc)
+        await node.stop_now()
+        return 1
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, node.request_stop)
+    _print_banner(ready, demo, config)
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    await node.wait_stopped()
+    await node.stop()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config, demo = _effective_config(args)
+    except ConfigError as exc:
+        _error(exc.lines)
+        return 2
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without
+        return asyncio.run(_serve(config, demo))
+    result: int = uvloop.run(_serve(config, demo))
+    return result
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        _error(exc.lines)
+        return 2
+    print(f"{args.file}: OK ({len(config.accounts)} accounts, {len(config.numbers)} numbers,"
+          f" listeners: {', '.join(config.listeners)})")
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(version())
+    return 0
+
+
+def _routing_commands() -> dict[str, tuple[Callable[[argparse.ArgumentParser], None],
+                                          Callable[[argparse.Namespace], int]]]:
+    """Subcommands contributed by the routing package (simulate, staffing, replay), if any."""
+    try:
+        routing_cli = importlib.import_module("routing.cli")
+    except ImportError:
+        return {}
+    commands = getattr(routing_cli, "COMMANDS", None)
+    return dict(commands) if isinstance(commands, dict) else {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchboard",
+                                     description="Contact-center softswitch and router.")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start the node (the built-in demo without --config)")
+    run.add_argument("--config", metavar="FILE", help="YAML configuration file")
+    run.add_argument("--sip", metavar="URI", action="append",
+                     help="SIP listener like udp:127.0.0.1:5060 (tcp, tls, ws, wss too);"
+                          " repeat it; replaces the config's listeners; port 0 = any free")
+    run.add_argument("--http", metavar="HOST:PORT", help="HTTP listener (health, API)")
+    run.add_argument("--data-dir", metavar="DIR", help="where the node keeps its files")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(func=cmd_check_config)
+
+    ver = sub.add_parser("version", help="print the version")
+    ver.set_defaults(func=cmd_version)
+
+    for name, (configure, func) in _routing_commands().items():
+        sub_parser = sub.add_parser(name)
+        configure(sub_parser)
+        sub_parser.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
