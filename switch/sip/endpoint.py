@@ -158,6 +158,12 @@ class Endpoint:
         """Transactions not yet terminated (the driver waits for 0 on a graceful close)."""
         return len(self._client) + len(self._server)
 
+    @property
+    def unfinished(self) -> int:
+        """Transactions still owing a final response or an ACK (a graceful close waits for 0)."""
+        txs: list[Transaction] = [*self._client.values(), *self._server.values()]
+        return sum(1 for tx in txs if tx.unfinished)
+
     # ---------------------------------------------------------------------------------------
     # Commands from the TU
 

@@ -196,6 +196,11 @@ class Transaction:
     def terminated(self) -> bool:
         return self.state is State.TERMINATED
 
+    @property
+    def unfinished(self) -> bool:
+        """Still owes a final response (or waits for one); lingering states do not count."""
+        return self.state in (State.CALLING, State.TRYING, State.PROCEEDING)
+
     # -- timers -------------------------------------------------------------------------------
 
     def _arm(self, timer: Input, now: float, duration: float) -> None:
@@ -443,6 +448,12 @@ class ServerInvite(ServerTransaction):
     def start(self, now: float) -> None:
         # §17.2.1: answer 100 Trying unless the TU responds within 200 ms.
         self._arm(Input.TIMER_TRYING, now, self.timers.trying)
+
+    @property
+    def unfinished(self) -> bool:
+        # A final response still waits for its ACK (Completed) or a 2xx for the TU's ACK.
+        return (self.state in (State.PROCEEDING, State.COMPLETED)
+                or (self.state is State.ACCEPTED and not self.acked))
 
     def receive_ack(self, ack: Request, peer: Peer, now: float) -> None:
         self._step(Input.ACK, now, (ack, peer))

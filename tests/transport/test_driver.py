@@ -1,0 +1,170 @@
+"""The driver on a real asyncio loop with real UDP sockets on loopback.
+
+A small datagram transport stands in for the TransportManager (which belongs to the transport
+helper): it offers the same ``send(data, peer)`` and calls ``driver.receive`` for each datagram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from typing import cast
+
+import pytest
+
+from switch.sip.address import Listener, Peer
+from switch.sip.endpoint import Endpoint
+from switch.sip.events import Event, RequestReceived, ResponseReceived, TransactionTimedOut
+from switch.sip.message import Request, Response, make_response, parse_message
+from switch.transport.driver import Driver
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class _UdpTransport(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.driver: Driver | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self.listener = Listener("udp", "127.0.0.1", 0)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        host, port = transport.get_extra_info("sockname")[:2]
+        self.listener = Listener("udp", host, port)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.driver is not None
+        self.driver.receive(data, Peer("udp", addr[0], addr[1]), self.listener)
+
+    def send(self, data: bytes, peer: Peer) -> None:
+        assert self.transport is not None
+        self.transport.sendto(data, (peer.host, peer.port))
+
+
+class _Node:
+    def __init__(self, transport: _UdpTransport, driver: Driver) -> None:
+        self.transport = transport
+        self.driver = driver
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+
+
+@pytest.fixture
+async def node() -> AsyncIterator[_Node]:
+    loop = asyncio.get_running_loop()
+    udp = _UdpTransport()
+    await loop.create_datagram_endpoint(lambda: udp, local_addr=("127.0.0.1", 0))
+    endpoint = Endpoint(t1=0.02, t2=0.08, t4=0.1)  # short timers: the test stays fast
+    holder: list[_Node] = []
+    driver = Driver(endpoint, udp, on_event=lambda event: holder[0].events.put_nowait(event))
+    udp.driver = driver
+    holder.append(_Node(udp, driver))
+    yield holder[0]
+    await driver.close()
+    assert udp.transport is not None
+    udp.transport.close()
+
+
+def _client_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    return sock
+
+
+def _options(port: int, branch: str = "z9hG4bKdrv1") -> bytes:
+    return (f"OPTIONS sip:100@127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch={branch};rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=f1\r\nTo: <sip:100@127.0.0.1>\r\n"
+            "Call-ID: drv-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+async def _recv(sock: socket.socket) -> bytes:
+    loop = asyncio.get_running_loop()
+    return await asyncio.wait_for(loop.sock_recv(sock, 65535), timeout=5)
+
+
+async def test_options_round_trip_over_real_udp(node: _Node) -> None:
+    client = _client_socket()
+    try:
+        port = client.getsockname()[1]
+        client.sendto(_options(port), (node.transport.listener.host, node.transport.listener.port))
+        event = await asyncio.wait_for(node.events.get(), timeout=5)
+        assert isinstance(event, RequestReceived)
+        node.driver.respond(event.request, make_response(event.request, 200))
+        response = parse_message(await _recv(client))
+        assert isinstance(response, Response) and response.status == 200
+        assert response.top_via.rport == str(port)
+        # A retransmission gets the same answer from the transaction, with no new event.
+        client.sendto(_options(port), (node.transport.listener.host, node.transport.listener.port))
+        again = parse_message(await _recv(client))
+        assert isinstance(again, Response) and again.status == 200
+        assert node.events.empty()
+    finally:
+        client.close()
+
+
+async def test_loop_timer_retransmits_and_times_out(node: _Node) -> None:
+    silent = _client_socket()  # a peer that never answers
+    try:
+        port = silent.getsockname()[1]
+        request = parse_message(_options(node.transport.listener.port, "z9hG4bKdrv2"))
+        assert isinstance(request, Request)
+        key = node.driver.send_request(request, Peer("udp", "127.0.0.1", port))
+        event = await asyncio.wait_for(node.events.get(), timeout=5)
+        copies = 0  # the kernel buffered every copy the silent peer never read
+        while True:
+            try:
+                silent.recv(65535)
+            except BlockingIOError:
+                break
+            copies += 1
+        assert isinstance(event, TransactionTimedOut) and event.key == key
+        # Timer E over UDP: T1 doubling to T2 inside 64*T1 gives 1 + 10 sends.
+        assert copies >= 5
+        assert node.driver.endpoint.pending == 0
+    finally:
+        silent.close()
+
+
+async def test_close_waits_for_unfinished_transactions(node: _Node) -> None:
+    client = _client_socket()
+    try:
+        port = client.getsockname()[1]
+        client.sendto(_options(port, "z9hG4bKdrv3"),
+                      (node.transport.listener.host, node.transport.listener.port))
+        event = await asyncio.wait_for(node.events.get(), timeout=5)
+        assert isinstance(event, RequestReceived)
+        assert node.driver.endpoint.unfinished == 1
+        closing = node.driver.close(grace=5.0)
+        assert not closing.done()
+        node.driver.respond(event.request, make_response(event.request, 200))
+        await asyncio.wait_for(closing, timeout=5)
+        assert node.driver.closed
+        response = parse_message(await _recv(client))
+        assert isinstance(response, Response) and response.status == 200
+    finally:
+        client.close()
+
+
+async def test_response_event_for_our_request(node: _Node) -> None:
+    server = _client_socket()
+    try:
+        port = server.getsockname()[1]
+        request = parse_message(_options(node.transport.listener.port, "z9hG4bKdrv4"))
+        assert isinstance(request, Request)
+        key = node.driver.send_request(request, Peer("udp", "127.0.0.1", port))
+        data = await _recv(server)
+        incoming = parse_message(data)
+        assert isinstance(incoming, Request)
+        answer = make_response(incoming, 200, to_tag="t")
+        server.sendto(answer.serialize(), ("127.0.0.1", node.transport.listener.port))
+        event = await asyncio.wait_for(node.events.get(), timeout=5)
+        assert isinstance(event, ResponseReceived) and event.key == key
+    finally:
+        server.close()
