@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 
 import pytest
 from hypothesis import given, settings
@@ -222,8 +223,8 @@ def test_wrong_realm_is_refused() -> None:
 
 def test_digest_uri_must_match_request_uri_as_a_uri() -> None:
     chal = server()
-    client, header = answer(chal, 0.0, uri="sip:SwitchBoard.test;transport=udp")
-    # §19.1.4: host case-insensitive, transport present on one side only is fine
+    client, header = answer(chal, 0.0, uri="sip:SwitchBoard.test;newparam=5")
+    # §19.1.4: host case-insensitive, an unknown parameter on one side only is ignored
     assert chal.verify(header, "REGISTER", lookup, 1.0, request_uri="sip:switchboard.test").ok
     other = client.reauthorize("REGISTER", "sip:switchboard.test")
     result = chal.verify(other, "REGISTER", lookup, 1.0, request_uri="sip:evil.test")
@@ -341,3 +342,20 @@ def test_fuzz_any_text(text: str) -> None:
     except AuthError:
         pass
     server().verify(text, "REGISTER", lookup, 0.0)
+
+
+def test_non_utf8_username_from_the_wire_hashes_its_octets() -> None:
+    # headers are decoded with surrogateescape: the octet 0xff arrives as "\udcff"
+    name = "caf\udcff"
+    accounts = {name: "pw"}
+
+    def lookup_raw(username: str, realm: str, algorithm: str) -> str | None:
+        password = accounts.get(username)
+        return None if password is None else ha1(username, realm, password, algorithm)
+
+    chal = server()
+    client = DigestClient(name, "pw")
+    header = client.authorize(chal.challenge(0.0), "REGISTER", URI)
+    assert chal.verify(header, "REGISTER", lookup_raw, 1.0).ok
+    expected = hashlib.md5(b"caf\xff:" + REALM.encode() + b":pw").hexdigest()
+    assert ha1(name, REALM, "pw", "MD5") == expected
