@@ -388,7 +388,10 @@ class DigestClient:
         """The challenge we will answer: strongest algorithm we support (RFC 7616 §3.7)."""
         best: tuple[int, AuthParams] | None = None
         for item in challenges:
-            options = parse_www_authenticate(item) if isinstance(item, str) else [item]
+            try:  # another scheme's odd syntax (token68...) must not hide a usable Digest
+                options = parse_www_authenticate(item) if isinstance(item, str) else [item]
+            except AuthError:
+                continue
             for challenge in options:
                 if not challenge.is_digest or challenge.get("nonce") is None:
                     continue

@@ -314,6 +314,13 @@ def test_malformed_headers_raise_auth_error(bad: str) -> None:
     assert not server().verify(bad, "REGISTER", lookup, 0.0).ok
 
 
+def test_client_skips_challenges_it_cannot_parse() -> None:
+    chal = server()
+    values = ["Negotiate YII==", *chal.challenge(0.0)]
+    header = DigestClient("1001", "s3cret").authorize(values, "REGISTER", URI)
+    assert chal.verify(header, "REGISTER", lookup, 1.0).ok
+
+
 def test_client_refuses_unusable_challenges() -> None:
     client = DigestClient("1001", "x")
     with pytest.raises(AuthError):
@@ -359,3 +366,30 @@ def test_non_utf8_username_from_the_wire_hashes_its_octets() -> None:
     assert chal.verify(header, "REGISTER", lookup_raw, 1.0).ok
     expected = hashlib.md5(b"caf\xff:" + REALM.encode() + b":pw").hexdigest()
     assert ha1(name, REALM, "pw", "MD5") == expected
+
+
+_WORD = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1,
+                max_size=20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_WORD, _WORD, st.sampled_from(["SHA-256", "MD5", "MD5-sess"]))
+def test_round_trip_any_account(username: str, password: str, algorithm: str) -> None:
+    chal = server(algorithms=(algorithm,))
+
+    def one_account(user: str, realm: str, alg: str) -> str | None:
+        return ha1(user, realm, password, alg) if user == username else None
+
+    header = DigestClient(username, password).authorize(chal.challenge(0.0), "INVITE", URI)
+    assert parse_authorization(header).get("username") == username
+    assert chal.verify(header, "INVITE", one_account, 1.0, request_uri=URI).ok
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True),
+                       st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")),
+                               max_size=30), max_size=6))
+def test_render_parse_round_trip(params: dict[str, str]) -> None:
+    params.pop("username*", None)
+    value = render_auth("Digest", list(params.items()), quote=params.keys())
+    assert parse_authorization(value).params == params
