@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .errors import ParseError
-from .uri import Uri, parse_uri
+from .uri import Uri, check_ipv6_reference, parse_hostport, parse_uri
 
 # RFC 3261 §7.3.3 and the IANA registry: compact forms.
 COMPACT_FORMS: dict[str, str] = {
@@ -51,6 +51,9 @@ _NOT_LIST = frozenset({
 })
 
 
+_LOOKUP_CACHE: dict[str, str] = {}
+
+
 def canonical_name(name: str) -> str:
     """Expand compact forms and normalise the spelling of well-known header names."""
     if len(name) == 1:
@@ -60,8 +63,20 @@ def canonical_name(name: str) -> str:
     return _CANONICAL.get(name.lower(), name)
 
 
+def header_key(name: str) -> str:
+    """The lookup key of a header name: its canonical name, lower-cased (cached)."""
+    key = _LOOKUP_CACHE.get(name)
+    if key is None:
+        key = canonical_name(name).lower()
+        if len(_LOOKUP_CACHE) < 4096:  # bounded: names come from the network
+            _LOOKUP_CACHE[name] = key
+    return key
+
+
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, respecting quotes and angle brackets."""
+    if '"' not in value and "<" not in value:
+        return [item for item in (part.strip() for part in value.split(",")) if item]
     items: list[str] = []
     depth_angle = 0
     in_quote = False
@@ -91,22 +106,42 @@ def split_list(value: str) -> list[str]:
     return [item for item in items if item]
 
 
+# generic-param = token [ EQUAL gen-value ]; gen-value = token / host / quoted-string
+# (an unbracketed IPv6 address is allowed too: RFC 3261 defines received = IPv4address /
+# IPv6address, and RFC 5118 §4.5 asks to accept both the bracketed and the bare form)
+_GEN_VALUE = re.compile(
+    r'[A-Za-z0-9\-.!%*_+`\'~]+|\[?[0-9A-Fa-f:.]+\]?|"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
 def parse_params(text: str) -> list[tuple[str, str | None]]:
-    """``;a=b;c`` (leading ``;`` optional) into ordered pairs; quoted values are kept quoted."""
+    """``;a=b;c`` (leading ``;`` optional) into ordered pairs; quoted values are kept quoted.
+
+    Empty parameters (``;;``) are refused: RFC 4475 §3.1.2.1 (badinv01) is invalid for them.
+    """
     params: list[tuple[str, str | None]] = []
+    text = text.strip(" \t")
+    if not text:
+        return params
+    if text[0] == ";":
+        text = text[1:]
     for raw in _split_outside_quotes(text, ";"):
-        item = raw.strip()
-        if not item:
-            continue
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not TOKEN.match(name):
-            raise ParseError(f"bad header parameter name: {name[:40]!r}")
-        params.append((name, value.strip() if sep else None))
+        name, sep, value = raw.partition("=")
+        name = name.strip(" \t")
+        if not name or not TOKEN.match(name):
+            raise ParseError(f"bad or empty header parameter: {raw.strip()[:40]!r}")
+        if sep:
+            value = value.strip(" \t")
+            if not _GEN_VALUE.fullmatch(value):
+                raise ParseError(f"bad value of header parameter {name[:40]!r}")
+            params.append((name, value))
+        else:
+            params.append((name, None))
     return params
 
 
 def _split_outside_quotes(text: str, sep: str) -> list[str]:
+    if '"' not in text:
+        return text.split(sep)
     parts: list[str] = []
     in_quote = False
     start = 0
@@ -142,19 +177,36 @@ def param_value(params: list[tuple[str, str | None]] | tuple[tuple[str, str | No
     return None
 
 
+def unquote_string(text: str) -> str:
+    """The content of a quoted-string with its quoted-pairs resolved (RFC 3261 §25.1)."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", text[1:-1], flags=re.DOTALL)
+    return text
+
+
 class Headers:
     """Ordered header fields with case-insensitive, compact-form-aware access.
 
     Each entry is one header field line as received (a comma list stays one entry); ``getall``
-    splits list headers so ``Via: a, b`` and two ``Via`` lines read the same.
+    splits list headers so ``Via: a, b`` and two ``Via`` lines read the same. A parallel list
+    of lookup keys (canonical name, lower-cased) makes ``get`` a C-level ``list.index``.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_keys")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
         self._items: list[tuple[str, str]] = []
+        self._keys: list[str] = []
         for name, value in items or ():
             self.add(name, value)
+
+    @classmethod
+    def _trusted(cls, items: list[tuple[str, str]], keys: list[str]) -> Headers:
+        """Build from already canonical items and their keys (the parser's fast path)."""
+        headers = cls.__new__(cls)
+        headers._items = items
+        headers._keys = keys
+        return headers
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -163,37 +215,41 @@ class Headers:
         return len(self._items)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
+        return isinstance(name, str) and header_key(name) in self._keys
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
 
     def copy(self) -> Headers:
-        clone = Headers()
-        clone._items = list(self._items)
-        return clone
+        return Headers._trusted(list(self._items), list(self._keys))
 
     def add(self, name: str, value: str) -> None:
         self._items.append((canonical_name(name), value))
+        self._keys.append(header_key(name))
 
     def prepend(self, name: str, value: str) -> None:
         self._items.insert(0, (canonical_name(name), value))
+        self._keys.insert(0, header_key(name))
 
     def get(self, name: str) -> str | None:
         """First field value of ``name`` (raw, unsplit), or None."""
-        lname = canonical_name(name).lower()
-        for key, value in self._items:
-            if key.lower() == lname:
-                return value
-        return None
+        try:
+            return self._items[self._keys.index(header_key(name))][1]
+        except ValueError:
+            return None
 
     def fields(self, name: str) -> list[str]:
         """Every field line of ``name``, unsplit."""
-        lname = canonical_name(name).lower()
-        return [value for key, value in self._items if key.lower() == lname]
+        key = header_key(name)
+        keys = self._keys
+        if keys.count(key) == 1:
+            return [self._items[keys.index(key)][1]]
+        return [value for k, (_, value) in zip(keys, self._items, strict=True) if k == key]
 
     def getall(self, name: str) -> list[str]:
         """Every value of ``name``; comma lists are split unless the header is not a list."""
-        lname = canonical_name(name).lower()
         values = self.fields(name)
-        if lname in _NOT_LIST:
+        if header_key(name) in _NOT_LIST:
             return values
         out: list[str] = []
         for value in values:
@@ -203,43 +259,48 @@ class Headers:
     def set(self, name: str, value: str) -> None:
         """Replace every field of ``name`` by one, at the position of the first."""
         cname = canonical_name(name)
-        lname = cname.lower()
-        for i, (key, _) in enumerate(self._items):
-            if key.lower() == lname:
-                self._items[i] = (cname, value)
-                self._items = [item for j, item in enumerate(self._items)
-                               if j == i or item[0].lower() != lname]
-                return
-        self._items.append((cname, value))
+        key = header_key(name)
+        if key not in self._keys:
+            self._items.append((cname, value))
+            self._keys.append(key)
+            return
+        first = self._keys.index(key)
+        self._items[first] = (cname, value)
+        keep = [j for j, k in enumerate(self._keys) if j == first or k != key]
+        self._items = [self._items[j] for j in keep]
+        self._keys = [self._keys[j] for j in keep]
 
     def remove(self, name: str) -> None:
-        lname = canonical_name(name).lower()
-        self._items = [item for item in self._items if item[0].lower() != lname]
+        key = header_key(name)
+        keep = [j for j, k in enumerate(self._keys) if k != key]
+        self._items = [self._items[j] for j in keep]
+        self._keys = [self._keys[j] for j in keep]
 
     def remove_first(self, name: str) -> str | None:
         """Remove the first value of a list header (e.g. the top Via) and return it."""
-        lname = canonical_name(name).lower()
-        for i, (key, value) in enumerate(self._items):
-            if key.lower() == lname:
-                parts = split_list(value) if lname not in _NOT_LIST else [value]
-                if len(parts) <= 1:
-                    del self._items[i]
-                else:
-                    self._items[i] = (key, ", ".join(parts[1:]))
-                return parts[0] if parts else value
-        return None
+        key = header_key(name)
+        try:
+            i = self._keys.index(key)
+        except ValueError:
+            return None
+        field_name, value = self._items[i]
+        parts = split_list(value) if key not in _NOT_LIST else [value]
+        if len(parts) <= 1:
+            del self._items[i]
+            del self._keys[i]
+        else:
+            self._items[i] = (field_name, ", ".join(parts[1:]))
+        return parts[0] if parts else value
 
 
 # --------------------------------------------------------------------------------------------
 # Structured headers
 
 
-# via-parm = sent-protocol LWS sent-by *( SEMI via-params ); sent-protocol = name/version/transport
-_VIA = re.compile(
-    r"^SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+"
-    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)(?:\s*:\s*([0-9]{1,5}))?\s*(;.*)?$",
-    re.IGNORECASE | re.DOTALL,
-)
+# via-parm = sent-protocol LWS sent-by *( SEMI via-params )
+# sent-protocol = protocol-name SLASH protocol-version SLASH transport (SLASH allows LWS around)
+_SENT_PROTOCOL = re.compile(
+    r"SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,9 +319,21 @@ class Via:
         return param_value(self.params, "received")
 
     @property
+    def received_host(self) -> str | None:
+        """``received`` without IPv6 brackets (RFC 5118 §4.5 allows both spellings)."""
+        value = self.received
+        if value and value[0] == "[" and value[-1] == "]":
+            return value[1:-1]
+        return value
+
+    @property
     def rport(self) -> str | None:
         """``""`` when present without a value (RFC 3581 request), the port when filled."""
         return param_value(self.params, "rport")
+
+    @property
+    def sent_by(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
 
     def with_params(self, **updates: str | None) -> Via:
         params = [(k, v) for k, v in self.params if k.lower() not in updates]
@@ -273,18 +346,40 @@ class Via:
 
 
 def parse_via(value: str) -> Via:
-    match = _VIA.match(value.strip())
+    """Parse one via-parm (a single hop; split a Via list with :func:`split_list` first)."""
+    text = value.strip(" \t")
+    match = _SENT_PROTOCOL.match(text)
     if not match:
-        raise ParseError(f"malformed Via: {value[:80]!r}")
-    transport, host, port_text, rest = match.groups()
-    port = int(port_text) if port_text else None
-    if port is not None and not 0 < port <= 65535:
-        raise ParseError(f"Via port out of range: {port}")
-    params = tuple(parse_params(rest or ""))
-    branch = param_value(params, "branch")
-    if branch is not None and (branch == "" or not TOKEN.match(branch)):
-        raise ParseError("Via branch is empty or not a token")
-    return Via(transport.upper(), host, port, params)
+        raise ParseError(f"malformed Via sent-protocol: {value[:80]!r}")
+    transport = match.group(1).upper()
+    rest = text[match.end():]
+    semi = rest.find(";")
+    sent_by, params_text = (rest, "") if semi < 0 else (rest[:semi], rest[semi:])
+    # sent-by = host [ COLON port ]; COLON may carry whitespace around it
+    sent_by = sent_by.strip(" \t")
+    if " " in sent_by or "\t" in sent_by:
+        sent_by = sent_by.replace(" ", "").replace("\t", "")
+    if not sent_by:
+        raise ParseError(f"Via lacks sent-by: {value[:80]!r}")
+    host, port = parse_hostport(sent_by, "Via")
+    if port == 0:
+        raise ParseError("Via port out of range: 0")
+    params = tuple(parse_params(params_text))
+    for key, val in params:
+        lkey = key.lower()
+        if lkey == "branch" and (not val or not TOKEN.match(val)):
+            raise ParseError("Via branch is empty or not a token")
+        if lkey == "received" and val is not None:
+            _check_received(val)
+    return Via(transport, host, port, params)
+
+
+def _check_received(value: str) -> None:
+    # received = IPv4address / IPv6address (RFC 3261 §20.42); RFC 5118 §4.5: also [IPv6]
+    if ":" in value:
+        check_ipv6_reference(value if value.startswith("[") else f"[{value}]")
+    elif not value or value.startswith("["):
+        raise ParseError(f"bad Via received: {value[:60]!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +394,11 @@ class NameAddr:
     def tag(self) -> str | None:
         return param_value(self.params, "tag")
 
+    @property
+    def display_name(self) -> str | None:
+        """The display name with quotes removed and quoted-pairs resolved."""
+        return None if self.display is None else unquote_string(self.display)
+
     def param(self, name: str) -> str | None:
         return param_value(self.params, name)
 
@@ -312,35 +412,48 @@ class NameAddr:
         return f"{display}<{self.uri}>{render_params(self.params)}"
 
 
-_QUOTED_DISPLAY = re.compile(r'^\s*"((?:[^"\\]|\\.)*)"\s*<', re.DOTALL)
-_TOKEN_DISPLAY = re.compile(r"^\s*([A-Za-z0-9\-.!%*_+`'~ \t]*?)\s*<")
+# display-name = *(token LWS) / quoted-string
+_QUOTED_DISPLAY = re.compile(r'[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*<', re.DOTALL)
+# (each token must end at whitespace or "<": no nested quantifier can backtrack exponentially)
+_TOKEN_DISPLAY = re.compile(r"[ \t]*((?:[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+|(?=<)))*)<")
 
 
 def parse_name_addr(value: str) -> NameAddr:
     """Parse name-addr or addr-spec with header parameters (RFC 3261 §20.10, §25.1)."""
-    text = value.strip()
+    text = value.strip(" \t")
     if not text:
         raise ParseError("empty address header")
     if text == "*":
         raise ParseError("'*' is not an address here")
-    display: str | None = None
-    match = _QUOTED_DISPLAY.match(text) or _TOKEN_DISPLAY.match(text)
-    if match:
-        if text.lstrip().startswith('"'):
-            display = '"' + match.group(1) + '"'
+    first = text[0]
+    if first == "<" or first == '"' or "<" in text:
+        match = (_QUOTED_DISPLAY.match(text) if first == '"' else _TOKEN_DISPLAY.match(text))
+        if not match:
+            raise ParseError(f"malformed display name: {text[:60]!r}")
+        if first == '"':
+            display: str | None = '"' + match.group(1) + '"'
         else:
-            display = match.group(1).strip() or None
+            display = match.group(1).strip(" \t") or None
         end = text.find(">", match.end())
         if end < 0:
             raise ParseError("address lacks closing '>'")
-        uri = parse_uri(text[match.end():end])
-        params = tuple(parse_params(text[end + 1:]))
-        return NameAddr(uri, display, params)
-    if "<" in text:
-        raise ParseError(f"malformed display name: {text[:60]!r}")
+        uri_text = text[match.end():end]
+        if uri_text != uri_text.strip(" \t"):
+            # RFC 4475 §3.1.2.14 (badaspec): no LWS inside the angle brackets
+            raise ParseError(f"whitespace inside <> of an address: {text[:60]!r}")
+        uri = parse_uri(uri_text)
+        tail = text[end + 1:]
+        if tail.strip(" \t") and tail.lstrip(" \t")[0] != ";":
+            raise ParseError(f"junk after '>' in address: {text[:60]!r}")
+        return NameAddr(uri, display, tuple(parse_params(tail)))
     # addr-spec: URI parameters would be ambiguous, so everything after ';' is a header param
     uri_text, sep, rest = text.partition(";")
-    return NameAddr(parse_uri(uri_text.strip()), None, tuple(parse_params(rest)) if sep else ())
+    uri_text = uri_text.strip(" \t")
+    if "?" in uri_text or "," in uri_text:
+        # RFC 3261 §20.10: a URI with a comma, question mark or semicolon needs <>
+        # (RFC 4475 §3.1.2.13, regbadct)
+        raise ParseError(f"URI with headers must be enclosed in <>: {text[:60]!r}")
+    return NameAddr(parse_uri(uri_text), None, tuple(parse_params(rest)) if sep else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,11 +465,12 @@ class CSeq:
         return f"{self.seq} {self.method}"
 
 
-_CSEQ = re.compile(r"^\s*([0-9]{1,10})\s+([A-Za-z0-9\-.!%*_+`'~]+)\s*$")
+# CSeq = 1*DIGIT LWS Method
+_CSEQ = re.compile(r"[ \t]*([0-9]{1,10})[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*")
 
 
 def parse_cseq(value: str) -> CSeq:
-    match = _CSEQ.match(value)
+    match = _CSEQ.fullmatch(value)
     if not match:
         raise ParseError(f"malformed CSeq: {value[:40]!r}")
     seq = int(match.group(1))

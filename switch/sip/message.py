@@ -25,19 +25,25 @@ from .headers import (
     parse_via,
     split_list,
 )
-from .uri import Uri, parse_uri
+from .multipart import BodyPart, parse_multipart
+from .rawhead import split_head
+from .uri import SipUri, Uri, parse_uri
 
 MAX_MESSAGE_SIZE = 65535
 SIP_VERSION = "SIP/2.0"
 
-# Request-Line = Method SP Request-URI SP SIP-Version CRLF
-_REQUEST_LINE = re.compile(r"^([A-Za-z0-9\-.!%*_+`'~]+) (\S+) (SIP/\d+\.\d+)$")
-# Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
-_STATUS_LINE = re.compile(r"^(SIP/\d+\.\d+) ([0-9]{3}) ?(.*)$", re.DOTALL)
-_HEADER_NAME = TOKEN
+# SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT (case-insensitive, RFC 3261 §7.1)
+_VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
+# rfc1123-date = wkday "," SP date1 SP time SP "GMT" (RFC 3261 §20.17: only GMT)
+_DATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
+    r"[0-9]{2}:[0-9]{2}:[0-9]{2} GMT")
 
 # Headers without which a request cannot be processed at all (RFC 3261 §8.1.1).
 MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
+# Headers that may appear once only (RFC 4475 §3.3.8 multi01: duplicates get 400).
+_SINGLE = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length")
 
 
 @dataclass(eq=False)
@@ -54,9 +60,20 @@ class Message:
             raise ParseError("missing Via")
         return [parse_via(v) for v in values]
 
-    @property
+    @cached_property
     def top_via(self) -> Via:
-        return self.vias[0]
+        """The first Via hop; parses only that one unless ``vias`` was read already."""
+        if "vias" in self.__dict__:
+            return self.vias[0]
+        value = self.headers.get("Via")
+        if value is None:
+            raise ParseError("missing Via")
+        if "," in value:
+            items = split_list(value)
+            if not items:
+                raise ParseError("empty Via")
+            value = items[0]
+        return parse_via(value)
 
     @cached_property
     def cseq(self) -> CSeq:
@@ -65,8 +82,9 @@ class Message:
 
     @cached_property
     def call_id(self) -> str:
-        value = self._single("Call-ID").strip()
-        if not value or any(c in value for c in " \t"):
+        # callid = word [ "@" word ]; no LWS inside
+        value = self._single("Call-ID").strip(" \t")
+        if not value or " " in value or "\t" in value:
             raise ParseError("malformed Call-ID")
         return value
 
@@ -93,25 +111,41 @@ class Message:
         value = self.headers.get(name)
         if value is None:
             return None
-        value = value.strip()
-        if not value.isdigit() or len(value) > 10:
+        value = value.strip(" \t")
+        if not value.isdigit() or not value.isascii() or len(value) > 10:
             raise ParseError(f"{name} is not a number: {value[:20]!r}")
         return int(value)
+
+    @property
+    def parts(self) -> list[BodyPart]:
+        """Body parts of a multipart body (RFC 2046), or ``[]`` when the body is not one."""
+        value = self.headers.get("Content-Type")
+        if not value or not value.lstrip(" \t")[:10].lower().startswith("multipart/"):
+            return []
+        return parse_multipart(value, self.body)
 
     def _single(self, name: str) -> str:
         values = self.headers.fields(name)
         if not values:
             raise ParseError(f"missing {name}")
-        if len(values) > 1 and len(set(v.strip() for v in values)) > 1:
+        if len(values) > 1:
             raise ParseError(f"more than one {name} header")
         return values[0]
 
     def validate(self) -> None:
         """Check the headers every element relies on; raise ParseError with status to answer."""
+        headers = self.headers
         for name in MANDATORY:
-            if self.headers.get(name) is None:
+            if name not in headers:
                 raise ParseError(f"missing {name}")
-        _ = (self.vias, self.cseq, self.call_id, self.from_, self.to)
+        for name in _SINGLE:
+            if len(headers.fields(name)) > 1:
+                raise ParseError(f"more than one {name} header")
+        _ = (self.vias, self.cseq, self.call_id, self.from_, self.to, self.contacts)
+        date = headers.get("Date")
+        if date is not None and not _DATE.fullmatch(date):
+            # RFC 4475 §3.1.2.12 (baddate): only GMT dates are legal; 400 is reasonable
+            raise ParseError(f"malformed Date (must be an RFC 1123 date in GMT): {date[:40]!r}")
 
     # -- output -------------------------------------------------------------------------------
 
@@ -167,91 +201,102 @@ class Response(Message):
 # Parsing
 
 
-def _split_head(data: bytes) -> tuple[bytes, bytes]:
-    # Tolerate leading CRLFs (keepalives, RFC 3261 §7.5) and bare-LF line ends.
-    data = data.lstrip(b"\r\n")
+def _split_message(data: bytes) -> tuple[bytes, bytes]:
+    """Cut the head (start line and headers) from the body at the first empty line."""
+    if data[:1] in (b"\r", b"\n"):
+        # tolerate leading CRLFs (keepalives, RFC 3261 §7.5)
+        data = data.lstrip(b"\r\n")
     idx = data.find(b"\r\n\r\n")
     if idx >= 0:
-        return data[:idx], data[idx + 4:]
+        lf = data.find(b"\n\n", 0, idx)
+        if lf < 0:
+            return data[:idx], data[idx + 4:]
+        return data[:lf], data[lf + 2:]
     idx = data.find(b"\n\n")
     if idx >= 0:
+        # bare-LF line ends: not RFC 3261, but unambiguous and common in hand-written tests
         return data[:idx], data[idx + 2:]
     raise ParseError("message lacks the blank line that ends the headers")
 
 
-def _unfold(head: str) -> list[str]:
-    """Split into lines and join continuation lines (RFC 3261 §7.3.1 header folding)."""
-    lines: list[str] = []
-    for raw in re.split(r"\r\n|\n", head):
-        if raw[:1] in (" ", "\t"):
-            if not lines:
-                raise ParseError("message starts with a continuation line")
-            lines[-1] = lines[-1].rstrip(" \t") + " " + raw.strip(" \t")
-        else:
-            lines.append(raw)
-    return lines
-
-
-def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
+def parse_message(data: bytes, *, datagram: bool = True,
+                  max_size: int = MAX_MESSAGE_SIZE) -> Request | Response:
     """Parse one complete SIP message.
 
     Over a datagram, octets past Content-Length are discarded and a missing Content-Length
     means "the rest of the packet" (RFC 3261 §18.3); a body shorter than Content-Length is an
     error. Raises :class:`ParseError` (status 400, 413 or 505) on malformed input.
     """
-    if len(data) > MAX_MESSAGE_SIZE:
-        raise ParseError("message too large", status=413)
-    head_bytes, body = _split_head(data)
-    try:
-        head = head_bytes.decode("utf-8")
-    except UnicodeDecodeError:
-        head = head_bytes.decode("utf-8", "surrogateescape")
-    lines = _unfold(head)
-    start, header_lines = lines[0], lines[1:]
-    headers = Headers()
-    for line in header_lines:
-        name, sep, value = line.partition(":")
-        name = name.rstrip(" \t")
-        if not sep or not _HEADER_NAME.match(name):
-            raise ParseError(f"malformed header line: {line[:60]!r}")
-        headers.add(name, value.strip(" \t"))
-
-    body = _frame_body(headers, body, datagram=datagram)
-    message: Request | Response
-    status_match = _STATUS_LINE.match(start)
-    if status_match:
-        version, code, reason = status_match.groups()
-        if version != SIP_VERSION:
-            raise ParseError(f"unsupported SIP version {version}", status=505)
-        message = Response(headers=headers, body=body, status=int(code), reason=reason,
-                           version=version)
-        return message
-    request_match = _REQUEST_LINE.match(start)
-    if not request_match:
-        raise ParseError(f"malformed start line: {start[:60]!r}")
-    method, uri_text, version = request_match.groups()
+    if len(data) > max_size:
+        raise ParseError(f"message of {len(data)} octets is over the {max_size} limit",
+                         status=413)
+    head, body = _split_message(data)
+    start, items, keys = split_head(head)
+    headers = Headers._trusted(items, keys)
+    body = _frame_body(headers, keys, body, datagram=datagram)
+    if start[:4].upper() == "SIP/":
+        return _parse_status_line(start, headers, body)
+    # Request-Line = Method SP Request-URI SP SIP-Version CRLF (exactly one SP each: RFC 4475
+    # §3.1.2.7-10 ltgtruri, lwsruri, lwsstart and trws are all answered 400)
+    parts = start.split(" ")
+    if len(parts) != 3:
+        raise ParseError(f"malformed request line (need Method SP URI SP Version):"
+                         f" {start[:80]!r}")
+    method, uri_text, version = parts
+    if not TOKEN.match(method):
+        raise ParseError(f"request method is not a token: {method[:40]!r}")
     if version != SIP_VERSION:
-        raise ParseError(f"unsupported SIP version {version}", status=505)
-    message = Request(headers=headers, body=body, method=method, uri=parse_uri(uri_text),
-                      version=version)
-    return message
+        version = _check_version(version)
+    if uri_text[:1] == "<":
+        # RFC 4475 §3.1.2.7 (ltgtruri)
+        raise ParseError("Request-URI must not be enclosed in <>")
+    uri = parse_uri(uri_text)
+    if isinstance(uri, SipUri) and uri.headers:
+        # RFC 3261 §19.1.5; RFC 4475 §3.1.2.11 (escruri): 400
+        raise ParseError("Request-URI must not contain URI headers")
+    return Request(headers=headers, body=body, method=method, uri=uri, version=version)
 
 
-def _frame_body(headers: Headers, body: bytes, *, datagram: bool) -> bytes:
-    values = headers.fields("Content-Length")
-    if not values:
+def _check_version(version: str) -> str:
+    if not _VERSION.fullmatch(version):
+        raise ParseError(f"malformed SIP-Version: {version[:20]!r}")
+    if version.upper() != SIP_VERSION:
+        raise ParseError(f"unsupported SIP version {version[:20]}", status=505)
+    return SIP_VERSION
+
+
+def _parse_status_line(start: str, headers: Headers, body: bytes) -> Response:
+    # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase; Status-Code = 3DIGIT
+    version, sep, rest = start.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if not sep or len(code) != 3 or not code.isdigit() or not code.isascii():
+        raise ParseError(f"malformed status line: {start[:60]!r}")
+    status = int(code)
+    if not 100 <= status <= 699:
+        raise ParseError(f"status code out of range: {status}")
+    if version != SIP_VERSION:
+        version = _check_version(version)
+    return Response(headers=headers, body=body, status=status, reason=reason, version=version)
+
+
+def _frame_body(headers: Headers, keys: list[str], body: bytes, *, datagram: bool) -> bytes:
+    count = keys.count("content-length")
+    if count == 0:
         if datagram:
             return body
         raise ParseError("stream message lacks Content-Length")
-    if len({v.strip() for v in values}) > 1:
-        raise ParseError("conflicting Content-Length headers")
-    text = values[0].strip()
-    if not text.isdigit() or len(text) > 10:
+    if count > 1:
+        # RFC 4475 §3.3.9 (mcl01)
+        raise ParseError("more than one Content-Length header")
+    text = headers.get("Content-Length") or ""
+    if not text.isdigit() or not text.isascii() or len(text) > 10:
+        # RFC 4475 §3.1.2.3 (ncl): a negative or junk length is a framing error
         raise ParseError(f"bad Content-Length: {text[:20]!r}")
     length = int(text)
     if length > len(body):
-        raise ParseError("Content-Length is larger than the body")
-    return body[:length]
+        # RFC 4475 §3.1.2.2 (clerr); over UDP octets past Content-Length are dropped instead
+        raise ParseError(f"Content-Length {length} is larger than the {len(body)}-octet body")
+    return body[:length] if length < len(body) else body
 
 
 # --------------------------------------------------------------------------------------------

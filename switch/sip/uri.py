@@ -1,11 +1,25 @@
-"""SIP and SIPS URIs (RFC 3261 §19.1) and their comparison rules (§19.1.4).
+"""SIP and SIPS URIs (RFC 3261 §19.1, §25.1) and their comparison rules (§19.1.4).
 
 A URI of another scheme (``tel:``, ``http:``, ``urn:``...) is kept as an opaque
 :class:`AbsoluteUri`: a proxy or registrar must carry it, not understand it.
+
+Parsing keeps every component as written (escapes included), so a URI re-serializes to the
+same text; comparison (:meth:`SipUri.matches`) unescapes, as §19.1.4 requires.
+
+Grammar notes that decide what is accepted:
+
+- ``@`` may appear only once in a SIP URI (it is neither in ``user-unreserved``,
+  ``param-unreserved`` nor ``hnv-unreserved``), so the userinfo is everything before the first
+  ``@``. The user part may hold ``;``, ``?``, ``/``, ``$``... (RFC 4475 §3.1.1.2 intmeth,
+  §3.1.1.9 semiuri), which is why ``?`` is looked for only after the userinfo.
+- ``host`` is a hostname, an IPv4 address or a bracketed IPv6 reference (RFC 5118). An IPv6
+  reference is checked against RFC 4291, tolerating the ``:::`` before an embedded IPv4 address
+  that RFC 3261's own ABNF produces (RFC 5118 §4.10: "tolerate both of the above constructs").
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
@@ -13,19 +27,86 @@ from urllib.parse import unquote
 from .errors import ParseError
 
 # scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-# hostport = host [ ":" port ]; host = hostname / IPv4address / IPv6reference
-_HOSTPORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)(?::([0-9]{1,5}))?$")
-# user-unreserved and unreserved characters, plus escapes; anything else in userinfo is illegal
-_USERINFO = re.compile(r"^(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/:]|%[0-9A-Fa-f]{2})*$")
-_TOKEN_CHARS = re.compile(r"^(?:[A-Za-z0-9\-_.!~*'()\[\]/:&+$]|%[0-9A-Fa-f]{2})+$")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+# hostname = *( domainlabel "." ) toplabel [ "." ]; IPv4address (loosely: digits and dots)
+_HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?")
+# user = 1*( unreserved / escaped / user-unreserved )
+#   user-unreserved = "&" / "=" / "+" / "$" / "," / ";" / "?" / "/"
+_USER = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+")
+# password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," )
+_PASSWORD = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,]|%[0-9A-Fa-f]{2})*")
+# pname/pvalue = 1*paramchar; paramchar = param-unreserved / unreserved / escaped
+#   param-unreserved = "[" / "]" / "/" / ":" / "&" / "+" / "$"
+_PARAMCHARS = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/:&+$]|%[0-9A-Fa-f]{2})+")
+# hname/hvalue: hnv-unreserved / unreserved / escaped; hnv-unreserved = "[" "]" "/" "?" ":" "+" "$"
+_HCHARS = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()\[\]/?:+$]|%[0-9A-Fa-f]{2})*")
+_FORBIDDEN = frozenset(" \t\r\n<>\"\x00")
 
-# Parameters whose presence in only one of two URIs makes them differ (§19.1.4).
-_SIGNIFICANT_PARAMS = ("user", "ttl", "method", "maddr")
+# Parameters whose presence in only one of two URIs makes them differ (§19.1.4): user, ttl,
+# method and maddr by the text; transport because "a URI omitting any component with a default
+# value will not match a URI explicitly containing that component" (sip:bob@biloxi.com versus
+# sip:bob@biloxi.com;transport=udp is one of the RFC's unequal pairs).
+_SIGNIFICANT_PARAMS = ("user", "ttl", "method", "maddr", "transport")
 
 
 def _unescape(text: str) -> str:
-    return unquote(text, errors="surrogateescape")
+    return unquote(text, errors="surrogateescape") if "%" in text else text
+
+
+def check_ipv6_reference(ref: str) -> str:
+    """Validate ``[IPv6address]``; return the address in compressed form (for comparison)."""
+    if len(ref) < 4 or ref[0] != "[" or ref[-1] != "]":
+        raise ParseError(f"bad IPv6 reference: {ref[:60]!r}")
+    inner = ref[1:-1]
+    try:
+        return ipaddress.IPv6Address(inner).compressed
+    except ValueError:
+        pass
+    # RFC 5118 §4.10: RFC 3261's ABNF (from RFC 2373) derives "x:::a.b.c.d"; read it as "::".
+    head, sep, tail = inner.partition(":::")
+    if sep and "." in tail and ":" not in tail and "::" not in head:
+        try:
+            return ipaddress.IPv6Address(f"{head}::{tail}").compressed
+        except ValueError:
+            pass
+    raise ParseError(f"bad IPv6 reference: {ref[:60]!r}")
+
+
+def parse_host(text: str) -> str:
+    """Check a ``host`` (hostname, IPv4address or IPv6reference) and return it as written."""
+    if text[:1] == "[":
+        check_ipv6_reference(text)
+        return text
+    if not _HOSTNAME.fullmatch(text):
+        raise ParseError(f"bad host: {text[:60]!r}")
+    return text
+
+
+def parse_hostport(text: str, what: str = "URI") -> tuple[str, int | None]:
+    """``host [":" port]`` into (host, port); ParseError names ``what`` it came from."""
+    if text[:1] == "[":
+        end = text.find("]")
+        if end < 0:
+            raise ParseError(f"unterminated IPv6 reference in {what}: {text[:60]!r}")
+        host, rest = text[:end + 1], text[end + 1:]
+        if rest and rest[0] != ":":
+            raise ParseError(f"junk after IPv6 reference in {what}: {text[:60]!r}")
+        port_text = rest[1:] if rest else None
+    else:
+        host, sep, port_text_ = text.partition(":")
+        port_text = port_text_ if sep else None
+    try:
+        parse_host(host)
+    except ParseError:
+        raise ParseError(f"bad host in {what}: {text[:60]!r}") from None
+    if port_text is None:
+        return host, None
+    if not port_text.isdigit() or not port_text.isascii() or len(port_text) > 5:
+        raise ParseError(f"bad port in {what}: {text[:60]!r}")
+    port = int(port_text)
+    if port > 65535:
+        raise ParseError(f"{what} port out of range: {port}")
+    return host, port
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +155,17 @@ class SipUri:
     def is_ipv6(self) -> bool:
         return self.host.startswith("[")
 
+    @property
+    def host_address(self) -> str:
+        """Host for lookups: lower-cased, IPv6 without brackets and in compressed form."""
+        if self.host.startswith("["):
+            return check_ipv6_reference(self.host)
+        return self.host.lower()
+
+    @property
+    def user_unescaped(self) -> str | None:
+        return None if self.user is None else _unescape(self.user)
+
     def with_params(self, **updates: str | None) -> SipUri:
         """Copy with parameters replaced (``None`` value means a flag); order is kept."""
         params = [(k, v) for k, v in self.params if k.lower() not in updates]
@@ -110,25 +202,30 @@ class SipUri:
         if self.scheme.lower() != other.scheme.lower():
             return False
         # userinfo is case-sensitive, compared after unescaping
-        if _unescape(self.user or "") != _unescape(other.user or "") or (
-            self.user is None) != (other.user is None):
+        if (self.user is None) != (other.user is None):
             return False
-        if _unescape(self.password or "") != _unescape(other.password or ""):
+        if _unescape(self.user or "") != _unescape(other.user or ""):
             return False
-        if self.host.lower() != other.host.lower() or self.port != other.port:
+        if (self.password is None) != (other.password is None) or _unescape(
+                self.password or "") != _unescape(other.password or ""):
             return False
-        mine = {k.lower(): _unescape(v or "").lower() for k, v in self.params}
-        theirs = {k.lower(): _unescape(v or "").lower() for k, v in other.params}
-        for name in set(mine) & set(theirs):
+        if self.port != other.port:
+            return False
+        try:
+            if self.host_address != other.host_address:
+                return False
+        except ParseError:
+            return False
+        mine = _param_map(self.params)
+        theirs = _param_map(other.params)
+        for name in mine.keys() & theirs.keys():
             if mine[name] != theirs[name]:
                 return False
         for name in _SIGNIFICANT_PARAMS:
             if (name in mine) != (name in theirs):
                 return False
-        # headers: all must match, in any order
-        mine_h = {k.lower(): _unescape(v) for k, v in self.headers}
-        theirs_h = {k.lower(): _unescape(v) for k, v in other.headers}
-        return mine_h == theirs_h
+        # headers: all must be present in both and match, in any order
+        return _header_map(self.headers) == _header_map(other.headers)
 
     def aor(self) -> str:
         """Address of record key: ``scheme:user@host`` lower-cased host, no port/params."""
@@ -137,56 +234,74 @@ class SipUri:
         return f"{scheme}:{user}@{self.host.lower()}" if user else f"{scheme}:{self.host.lower()}"
 
 
+def _param_map(params: tuple[tuple[str, str | None], ...]) -> dict[str, str]:
+    # parameter names and values compare case-insensitively after unescaping (§19.1.4)
+    return {_unescape(k).lower(): _unescape(v or "").lower() for k, v in params}
+
+
+def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return {_unescape(k).lower(): _unescape(v) for k, v in headers}
+
+
 Uri = SipUri | AbsoluteUri
 
 
 def parse_uri(text: str) -> Uri:
     """Parse a Request-URI or the URI inside a name-addr. Raises :class:`ParseError`."""
-    match = _SCHEME.match(text)
-    if not match:
+    colon = text.find(":")
+    if colon <= 0:
         raise ParseError(f"URI lacks a scheme: {text[:60]!r}")
-    scheme = match.group(1)
-    if any(c in text for c in " \t\r\n<>"):
-        raise ParseError(f"URI contains whitespace or angle brackets: {text[:60]!r}")
-    if scheme.lower() not in ("sip", "sips"):
-        return AbsoluteUri(scheme.lower(), text)
-    rest = text[match.end():]
-    headers: list[tuple[str, str]] = []
-    if "?" in rest:
-        rest, _, header_part = rest.partition("?")
-        for item in header_part.split("&"):
-            if not item:
-                continue
-            name, _, value = item.partition("=")
-            headers.append((name, value))
+    scheme = text[:colon]
+    lscheme = scheme.lower()
+    if lscheme != "sip" and lscheme != "sips" and not _SCHEME.fullmatch(scheme):
+        raise ParseError(f"URI lacks a scheme: {text[:60]!r}")
+    if not _FORBIDDEN.isdisjoint(text):
+        raise ParseError(f"URI contains whitespace, quotes or angle brackets: {text[:60]!r}")
+    if lscheme != "sip" and lscheme != "sips":
+        if colon + 1 == len(text):
+            raise ParseError(f"URI has nothing after the scheme: {text[:60]!r}")
+        return AbsoluteUri(lscheme, text)
+    return _parse_sip(lscheme, text, colon + 1)
+
+
+def _parse_sip(scheme: str, text: str, start: int) -> SipUri:
+    rest = text[start:]
     user = password = None
-    if "@" in rest:
-        userinfo, _, rest = rest.rpartition("@")
-        if not _USERINFO.match(userinfo):
-            raise ParseError(f"illegal characters in URI userinfo: {userinfo[:60]!r}")
-        if ":" in userinfo:
-            user, _, password = userinfo.partition(":")
-        else:
-            user = userinfo
-        if user == "":
-            raise ParseError("URI userinfo has an empty user")
+    at = rest.find("@")
+    if at >= 0:
+        userinfo, rest = rest[:at], rest[at + 1:]
+        user, sep, pw = userinfo.partition(":")
+        if not _USER.fullmatch(user):
+            raise ParseError(f"empty user or illegal characters in URI user: {userinfo[:60]!r}")
+        if sep:
+            if not _PASSWORD.fullmatch(pw):
+                raise ParseError(f"illegal characters in URI password: {userinfo[:60]!r}")
+            password = pw
+    headers: tuple[tuple[str, str], ...] = ()
+    qmark = rest.find("?")
+    if qmark >= 0:
+        rest, header_part = rest[:qmark], rest[qmark + 1:]
+        headers = _parse_uri_headers(header_part)
     hostport, *param_items = rest.split(";")
-    host_match = _HOSTPORT.match(hostport)
-    if not host_match:
-        raise ParseError(f"bad host in URI: {hostport[:60]!r}")
-    host, port_text = host_match.group(1), host_match.group(2)
-    port = int(port_text) if port_text is not None else None
-    if port is not None and port > 65535:
-        raise ParseError(f"URI port out of range: {port}")
+    host, port = parse_hostport(hostport)
     params: list[tuple[str, str | None]] = []
     for item in param_items:
-        if not item:
-            raise ParseError("empty URI parameter")
         name, sep, value = item.partition("=")
-        if not _TOKEN_CHARS.match(name) or (sep and not value):
+        if not _PARAMCHARS.fullmatch(name) or (sep and not _PARAMCHARS.fullmatch(value)):
             raise ParseError(f"bad URI parameter: {item[:60]!r}")
         params.append((name, value if sep else None))
-    return SipUri(scheme.lower(), user, password, host, port, tuple(params), tuple(headers))
+    return SipUri(scheme, user, password, host, port, tuple(params), headers)
+
+
+def _parse_uri_headers(text: str) -> tuple[tuple[str, str], ...]:
+    # headers = "?" header *( "&" header ); header = hname "=" hvalue
+    out = []
+    for item in text.split("&"):
+        name, sep, value = item.partition("=")
+        if not sep or not name or not _HCHARS.fullmatch(name) or not _HCHARS.fullmatch(value):
+            raise ParseError(f"bad URI header: {item[:60]!r}")
+        out.append((name, value))
+    return tuple(out)
 
 
 def parse_sip_uri(text: str) -> SipUri:
