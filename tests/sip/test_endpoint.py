@@ -22,6 +22,7 @@ from .txn_helpers import (
     TCP_PEER,
     UDP_PEER,
     Harness,
+    key_of,
     outgoing,
     request_bytes,
     response_bytes,
@@ -286,8 +287,7 @@ def test_cancel_race_pending_invite() -> None:
         h.endpoint.respond(invite, make_response(invite, 200, to_tag="uas9"), h.now)
     h.feed(request_bytes("ACK", branch="z9hG4bKinv", to_tag="uas9"))  # ACK for the 487
     assert h.events() == []
-    tx = h.endpoint.transaction(next(iter(h.endpoint._server)))
-    assert tx is not None and tx.state is State.CONFIRMED
+    assert h.state(key_of(invite)) is State.CONFIRMED
 
 
 def test_cancel_after_final_answer_gets_200_and_no_487() -> None:

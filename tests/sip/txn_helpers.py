@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from switch.sip.address import Listener, Peer
 from switch.sip.endpoint import Endpoint
 from switch.sip.events import Event
-from switch.sip.message import Request, Response, parse_message
+from switch.sip.message import Request, Response, make_response, parse_message
+from switch.sip.transaction import State, server_key
 
 UDP_LOCAL = Listener("udp", "127.0.0.1", 5060)
 TCP_LOCAL = Listener("tcp", "127.0.0.1", 5060)
@@ -77,6 +78,7 @@ class Harness:
     now: float = 1000.0
     wire: list[tuple[bytes, Peer]] = field(default_factory=list)
     fired_at: list[float] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)  # when each datagram was queued
 
     def feed(self, data: bytes, peer: Peer = UDP_PEER, local: Listener = UDP_LOCAL) -> None:
         self.endpoint.receive(data, peer, local, self.now)
@@ -100,7 +102,22 @@ class Harness:
         self.now = when
 
     def _collect(self) -> None:
-        self.wire.extend(self.endpoint.datagrams_to_send())
+        out = self.endpoint.datagrams_to_send()
+        self.wire.extend(out)
+        self.sent_at.extend(self.now for _ in out)
+
+    def send(self, request: Request, peer: Peer = UDP_PEER) -> str:
+        key = self.endpoint.send_request(request, peer, self.now)
+        self._collect()
+        return key
+
+    def respond(self, request: Request, status: int, to_tag: str = "uas1") -> None:
+        self.endpoint.respond(request, make_response(request, status, to_tag=to_tag), self.now)
+        self._collect()
+
+    def state(self, key: str) -> State:
+        tx = self.endpoint.transaction(key)
+        return State.TERMINATED if tx is None else tx.state
 
     def take(self) -> list[tuple[Request | Response, Peer]]:
         self._collect()
@@ -120,3 +137,7 @@ class Harness:
         while (event := self.endpoint.next_event()) is not None:
             out.append(event)
         return out
+
+
+def key_of(request: Request) -> str:
+    return server_key(request)
