@@ -2,7 +2,7 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-APT_PKGS := sip-tester baresip-core espeak-ng openssl
+APT_PKGS := sip-tester baresip-core espeak-ng openssl kamailio
 STAMP   := $(VENV)/.installed
 
 .PHONY: run test test-fast lint typecheck bench build deps apt clean
