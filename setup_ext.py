@@ -8,7 +8,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 EXTENSIONS = [
-    # ("cext._router", ["cext/_router.pyx"]),
+    ("cext._router", ["cext/_router.pyx"]),
 ]
 
 setup(

@@ -83,6 +83,7 @@ class ReferenceRouter:
     # -- public API -------------------------------------------------------------------------
     def handle(self, command: Command, now: float) -> list[Decision]:
         s = self.s
+        now = float(now)
         self._out = []
         if isinstance(command, EnqueueCall):
             s.check_enqueue(command)
@@ -108,6 +109,7 @@ class ReferenceRouter:
         return self._out
 
     def tick(self, now: float) -> list[Decision]:
+        now = float(now)
         self._out = []
         for _ in range(1_000_000):  # bounded: each timer fires once
             due = self.s.earliest_timer()
