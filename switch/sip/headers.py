@@ -73,37 +73,31 @@ def header_key(name: str) -> str:
     return key
 
 
+# One list element: runs of anything but , " < plus whole quoted strings and <...> spans.
+_LIST_ITEM = re.compile(r'(?:[^,"<]+|"(?:[^"\\]|\\.)*"|<[^>]*>)+', re.DOTALL)
+
+
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, respecting quotes and angle brackets."""
     if '"' not in value and "<" not in value:
         return [item for item in (part.strip() for part in value.split(",")) if item]
     items: list[str] = []
-    depth_angle = 0
-    in_quote = False
-    start = 0
-    i = 0
+    pos = 0
     n = len(value)
-    while i < n:
-        ch = value[i]
-        if in_quote:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                in_quote = False
-        elif ch == '"':
-            in_quote = True
-        elif ch == "<":
-            depth_angle += 1
-        elif ch == ">":
-            depth_angle = max(0, depth_angle - 1)
-        elif ch == "," and depth_angle == 0:
-            items.append(value[start:i].strip())
-            start = i + 1
-        i += 1
-    if in_quote:
-        raise ParseError("unbalanced quotes in header value")
-    items.append(value[start:].strip())
-    return [item for item in items if item]
+    match = _LIST_ITEM.match
+    while pos < n:
+        found = match(value, pos)
+        if found is None:
+            if value[pos] == ",":
+                pos += 1
+                continue
+            # an opening quote or "<" that never closes
+            raise ParseError("unbalanced quotes or angle brackets in header value")
+        item = found.group().strip()
+        if item:
+            items.append(item)
+        pos = found.end() + 1  # skip the comma (or run past the end)
+    return items
 
 
 # generic-param = token [ EQUAL gen-value ]; gen-value = token / host / quoted-string
@@ -139,28 +133,25 @@ def parse_params(text: str) -> list[tuple[str, str | None]]:
     return params
 
 
+_PARAM_ITEM = re.compile(r'(?:[^;"]+|"(?:[^"\\]|\\.)*")*', re.DOTALL)
+
+
 def _split_outside_quotes(text: str, sep: str) -> list[str]:
+    """Split ``text`` at ``sep`` (";") outside quoted strings."""
     if '"' not in text:
         return text.split(sep)
     parts: list[str] = []
-    in_quote = False
-    start = 0
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if in_quote and ch == "\\":
-            i += 2
-            continue
-        if ch == '"':
-            in_quote = not in_quote
-        elif ch == sep and not in_quote:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    if in_quote:
-        raise ParseError("unbalanced quotes in header parameters")
-    parts.append(text[start:])
-    return parts
+    pos = 0
+    n = len(text)
+    while True:
+        found = _PARAM_ITEM.match(text, pos)
+        end = found.end() if found is not None else pos
+        if end < n and text[end] != sep:
+            raise ParseError("unbalanced quotes in header parameters")
+        parts.append(text[pos:end])
+        if end >= n:
+            return parts
+        pos = end + 1
 
 
 def render_params(params: list[tuple[str, str | None]] | tuple[tuple[str, str | None], ...]
@@ -180,6 +171,8 @@ def param_value(params: list[tuple[str, str | None]] | tuple[tuple[str, str | No
 def unquote_string(text: str) -> str:
     """The content of a quoted-string with its quoted-pairs resolved (RFC 3261 §25.1)."""
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        if "\\" not in text:
+            return text[1:-1]
         return re.sub(r"\\(.)", r"\1", text[1:-1], flags=re.DOTALL)
     return text
 
@@ -454,6 +447,36 @@ def parse_name_addr(value: str) -> NameAddr:
         # (RFC 4475 §3.1.2.13, regbadct)
         raise ParseError(f"URI with headers must be enclosed in <>: {text[:60]!r}")
     return NameAddr(parse_uri(uri_text), None, tuple(parse_params(rest)) if sep else ())
+
+
+# auth-param = auth-param-name EQUAL ( token / quoted-string ), separated by COMMA
+_AUTH_PARAM = re.compile(
+    r'[ \t]*([A-Za-z0-9\-.!%*_+`\'~]+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^ \t,"]+)[ \t]*(,|$)',
+    re.DOTALL)
+
+
+def parse_credentials(value: str) -> tuple[str, dict[str, str]]:
+    """``Digest username="a", realm="b", nc=00000001`` into ("Digest", {name: value}).
+
+    Names are lower-cased, quoted values unquoted (RFC 3261 §25.1 credentials / challenge,
+    RFC 7616 §3.4). Used for Authorization, Proxy-Authorization and the challenges.
+    """
+    text = value.strip(" \t")
+    scheme, _, rest = text.partition(" ")
+    if not scheme or not TOKEN.match(scheme):
+        raise ParseError(f"bad auth scheme: {text[:40]!r}")
+    params: dict[str, str] = {}
+    pos = 0
+    n = len(rest)
+    match = _AUTH_PARAM.match
+    while pos < n:
+        found = match(rest, pos)
+        if found is None:
+            raise ParseError(f"bad auth parameter near: {rest[pos:pos + 40]!r}")
+        name, val, _ = found.groups()
+        params[name.lower()] = unquote_string(val) if val[:1] == '"' else val
+        pos = found.end()
+    return scheme, params
 
 
 @dataclass(frozen=True, slots=True)

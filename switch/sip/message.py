@@ -10,8 +10,9 @@ recomputes Content-Length from the body.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from typing import Any, Generic, TypeVar, overload
 
 from .errors import ParseError
 from .headers import (
@@ -44,6 +45,37 @@ _DATE = re.compile(
 MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
 # Headers that may appear once only (RFC 4475 §3.3.8 multi01: duplicates get 400).
 _SINGLE = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length")
+
+
+_T = TypeVar("_T")
+
+
+class cached_property(Generic[_T]):  # a drop-in for functools.cached_property
+    """Compute once, then store in the instance ``__dict__`` (which then shadows us).
+
+    ``functools.cached_property`` takes a lock on every first access in Python 3.11, which
+    costs more than parsing a CSeq; views are per message and never shared across threads.
+    """
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> cached_property[_T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
+    def __get__(self, instance: object | None, owner: type | None = None
+                ) -> _T | cached_property[_T]:
+        if instance is None:
+            return self
+        value = self.func(instance)
+        instance.__dict__[self.name] = value
+        return value
 
 
 @dataclass(eq=False)

@@ -264,7 +264,24 @@ def parse_uri(text: str) -> Uri:
     return _parse_sip(lscheme, text, colon + 1)
 
 
+# The everyday shape (plain user, hostname or IPv4, port, simple params) in one match; anything
+# else takes the general path below, which accepts the full grammar.
+_COMMON_SIP = re.compile(
+    r"(?:([A-Za-z0-9\-_.!~*'()&=+$,]+)@)?([A-Za-z0-9][A-Za-z0-9\-.]*)(?::([0-9]{1,5}))?"
+    r"((?:;[A-Za-z0-9\-_.!~*'()/:&+$]+(?:=[A-Za-z0-9\-_.!~*'()/:&+$]+)?)*)")
+
+
 def _parse_sip(scheme: str, text: str, start: int) -> SipUri:
+    common = _COMMON_SIP.fullmatch(text, start)
+    if common is not None:
+        user, host, port_text, params_text = common.groups()
+        port = int(port_text) if port_text is not None else None
+        if port is None or port <= 65535:
+            params: tuple[tuple[str, str | None], ...] = ()
+            if params_text:
+                params = tuple((n, v if sep else None) for n, sep, v in
+                               (item.partition("=") for item in params_text[1:].split(";")))
+            return SipUri(scheme, user, None, host, port, params, ())
     rest = text[start:]
     user = password = None
     at = rest.find("@")
@@ -284,13 +301,13 @@ def _parse_sip(scheme: str, text: str, start: int) -> SipUri:
         headers = _parse_uri_headers(header_part)
     hostport, *param_items = rest.split(";")
     host, port = parse_hostport(hostport)
-    params: list[tuple[str, str | None]] = []
+    plist: list[tuple[str, str | None]] = []
     for item in param_items:
         name, sep, value = item.partition("=")
         if not _PARAMCHARS.fullmatch(name) or (sep and not _PARAMCHARS.fullmatch(value)):
             raise ParseError(f"bad URI parameter: {item[:60]!r}")
-        params.append((name, value if sep else None))
-    return SipUri(scheme, user, password, host, port, tuple(params), headers)
+        plist.append((name, value if sep else None))
+    return SipUri(scheme, user, password, host, port, tuple(plist), headers)
 
 
 def _parse_uri_headers(text: str) -> tuple[tuple[str, str], ...]:

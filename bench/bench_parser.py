@@ -1,0 +1,231 @@
+"""SIP parser throughput on one core: ours versus sippy's ``SipRequest`` in the same run.
+
+Each iteration parses one datagram and reads what a server needs to route it: the top Via
+branch, Call-ID, CSeq, From tag and To tag; for REGISTER also the Contact URI and the
+Authorization parameters. Bodies are not parsed by either side (sippy's ``init_body`` and our
+SDP parser are left out).
+
+The peer: sippy (github.com/sippy/b2bua) is never vendored. ``_peer()`` looks for it on
+``sys.path``, then in a private venv under /tmp that it creates with ``pip install sippy``
+if needed; if that fails the peer is skipped with a note in the results.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from switch.sip import rawhead
+from switch.sip.headers import parse_credentials
+from switch.sip.message import Request, parse_message
+
+PEER_VENV = "/tmp/switchboard-bench-sippy"
+DURATION = float(os.environ.get("BENCH_PARSER_SECONDS", "1.5"))
+ROUNDS = 3
+
+INVITE = (
+    b"INVITE sip:+4930123456789@sbc.example.net:5060;user=phone SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 203.0.113.7:5060;branch=z9hG4bK-524287-1---b0e6b9d2ef6a8d4a;rport\r\n"
+    b"Max-Forwards: 69\r\n"
+    b"Record-Route: <sip:203.0.113.7;lr;ftag=as5f1c3a2e>\r\n"
+    b"Contact: <sip:+4915112345678@203.0.113.7:5060;transport=udp>\r\n"
+    b"To: <sip:+4930123456789@sbc.example.net;user=phone>\r\n"
+    b"From: \"Caller Name\" <sip:+4915112345678@carrier.example.com;user=phone>"
+    b";tag=as5f1c3a2e\r\n"
+    b"Call-ID: 3c26700e5f1c3a2e0d3f7a6b1c2d4e5f@203.0.113.7\r\n"
+    b"CSeq: 102 INVITE\r\n"
+    b"P-Asserted-Identity: <sip:+4915112345678@carrier.example.com;user=phone>\r\n"
+    b"Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, INFO, PRACK\r\n"
+    b"Supported: replaces, timer, 100rel\r\n"
+    b"Session-Expires: 1800;refresher=uac\r\n"
+    b"Min-SE: 90\r\n"
+    b"User-Agent: Carrier-SBC 4.2\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: 309\r\n"
+    b"\r\n"
+    b"v=0\r\n"
+    b"o=- 1804289383 1804289383 IN IP4 203.0.113.20\r\n"
+    b"s=SBC\r\n"
+    b"c=IN IP4 203.0.113.20\r\n"
+    b"t=0 0\r\n"
+    b"m=audio 16384 RTP/AVP 8 0 18 101\r\n"
+    b"a=rtpmap:8 PCMA/8000\r\n"
+    b"a=rtpmap:0 PCMU/8000\r\n"
+    b"a=rtpmap:18 G729/8000\r\n"
+    b"a=fmtp:18 annexb=no\r\n"
+    b"a=rtpmap:101 telephone-event/8000\r\n"
+    b"a=fmtp:101 0-15\r\n"
+    b"a=ptime:20\r\n"
+    b"a=maxptime:40\r\n"
+    b"a=sendrecv\r\n"
+    b"a=rtcp:16385\r\n"
+)
+
+REGISTER = (
+    b"REGISTER sip:pbx.example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.33:5070;branch=z9hG4bK.8rWxW2vJy;rport\r\n"
+    b"From: <sip:1001@pbx.example.com>;tag=Rq4vbjmHC\r\n"
+    b"To: <sip:1001@pbx.example.com>\r\n"
+    b"CSeq: 21 REGISTER\r\n"
+    b"Call-ID: 0Tz3Jv8WCl\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"Supported: replaces, outbound, gruu\r\n"
+    b"Authorization: Digest realm=\"pbx.example.com\", nonce=\"1712345678.abcdef0123456789\","
+    b" algorithm=MD5, username=\"1001\", uri=\"sip:pbx.example.com\","
+    b" response=\"8a2b7f0c1d9e3a4b5c6d7e8f90a1b2c3\", cnonce=\"5d3f1a\", nc=00000002, qop=auth\r\n"
+    b"Contact: <sip:1001@192.0.2.33:5070;transport=udp>;expires=600"
+    b";+sip.instance=\"<urn:uuid:5a8c7c44-24d3-4c7b-8a4b-1a2b3c4d5e6f>\"\r\n"
+    b"Expires: 600\r\n"
+    b"User-Agent: Linphone/5.2.0\r\n"
+    b"Content-Length: 0\r\n"
+    b"\r\n"
+)
+
+
+def _ours_invite(data: bytes) -> tuple[Any, ...]:
+    m = parse_message(data)
+    return (m.top_via.branch, m.call_id, m.cseq.seq, m.cseq.method, m.from_.tag, m.to.tag)
+
+
+def _ours_register(data: bytes) -> tuple[Any, ...]:
+    m = parse_message(data)
+    assert isinstance(m, Request)
+    _, creds = parse_credentials(m.headers.get("Authorization") or "")
+    return (m.top_via.branch, m.call_id, m.cseq.seq, m.from_.tag, m.to.tag,
+            m.contacts[0].uri, creds["username"], creds["response"])
+
+
+def _sippy_funcs(module: Any) -> tuple[Callable[[bytes], Any], Callable[[bytes], Any]]:
+    sip_request = module.SipRequest
+
+    def invite(data: bytes) -> tuple[Any, ...]:
+        r = sip_request(data.decode())
+        cseq = r.getHFBody("cseq")
+        return (r.getHFBody("via").getBranch(), str(r.getHFBody("call-id")), cseq.getCSeqNum(),
+                cseq.getCSeqMethod(), r.getHFBody("from").getTag(), r.getHFBody("to").getTag())
+
+    def register(data: bytes) -> tuple[Any, ...]:
+        r = sip_request(data.decode())
+        cseq = r.getHFBody("cseq")
+        auth = r.getHFBody("authorization")
+        return (r.getHFBody("via").getBranch(), str(r.getHFBody("call-id")), cseq.getCSeqNum(),
+                r.getHFBody("from").getTag(), r.getHFBody("to").getTag(),
+                r.getHFBody("contact").getUrl(), auth.username, auth.response)
+
+    return invite, register
+
+
+def _rate(func: Callable[[bytes], Any], data: bytes) -> float:
+    """Best of ROUNDS: messages per second over about DURATION / ROUNDS seconds each."""
+    func(data)
+    best = 0.0
+    for _ in range(ROUNDS):
+        n = 0
+        batch = 200
+        started = time.perf_counter()
+        deadline = started + DURATION / ROUNDS
+        while True:
+            for _ in range(batch):
+                func(data)
+            n += batch
+            now = time.perf_counter()
+            if now >= deadline:
+                break
+        best = max(best, n / (now - started))
+    return best
+
+
+def _sippy_site() -> str | None:
+    matches = glob.glob(f"{PEER_VENV}/lib/python3*/site-packages")
+    return matches[0] if matches else None
+
+
+def _peer() -> tuple[Any | None, str]:
+    """sippy's SipRequest module, or (None, why not)."""
+    try:
+        from sippy import SipRequest  # type: ignore[import-not-found, unused-ignore]
+
+        return SipRequest, "sippy from sys.path"
+    except ImportError:
+        pass
+    site = _sippy_site()
+    if site is None:
+        try:
+            subprocess.run([sys.executable, "-m", "venv", PEER_VENV], check=True,
+                           capture_output=True, timeout=120)
+            subprocess.run([f"{PEER_VENV}/bin/pip", "install", "-q", "sippy"], check=True,
+                           capture_output=True, timeout=300)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return None, f"sippy could not be installed ({exc.__class__.__name__}); peer skipped"
+        site = _sippy_site()
+    if site is None:
+        return None, "sippy venv has no site-packages; peer skipped"
+    sys.path.append(site)
+    try:
+        from sippy import SipRequest
+
+        return SipRequest, f"sippy from {site}"
+    except Exception as exc:  # an incompatible sippy must not break the other numbers
+        return None, f"sippy import failed: {exc!r}; peer skipped"
+
+
+def _measure(label: str, ours: dict[str, Callable[[bytes], Any]],
+             peer: dict[str, Callable[[bytes], Any]] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kind, data in (("invite", INVITE), ("register", REGISTER)):
+        row: dict[str, Any] = {"bytes": len(data), "ours_msgs_per_s": round(_rate(ours[kind],
+                                                                                 data))}
+        if peer is not None:
+            row["sippy_msgs_per_s"] = round(_rate(peer[kind], data))
+            row["ratio"] = round(row["ours_msgs_per_s"] / row["sippy_msgs_per_s"], 2)
+        out[kind] = row
+    return {label: out}
+
+
+def main() -> dict[str, Any]:
+    module, note = _peer()
+    peer = None
+    if module is not None:
+        invite, register = _sippy_funcs(module)
+        peer = {"invite": invite, "register": register}
+    ours = {"invite": _ours_invite, "register": _ours_register}
+    results: dict[str, Any] = {"peer": note, "implementation": rawhead.IMPLEMENTATION}
+    results.update(_measure(rawhead.IMPLEMENTATION, ours, peer))
+    if rawhead.IMPLEMENTATION != "pure":
+        # the pure reference too, for the record (same run, same peer)
+        compiled = rawhead.split_head
+        rawhead_mod = sys.modules["switch.sip.message"]
+        rawhead_mod.split_head = rawhead.split_head_py  # type: ignore[attr-defined]
+        try:
+            results.update(_measure("pure", ours, peer))
+        finally:
+            rawhead_mod.split_head = compiled  # type: ignore[attr-defined]
+    return results
+
+
+def summarize(record: dict[str, Any]) -> str:
+    res = record["results"]
+    lines = [f"Messages parsed per second on one core, with the fields a server reads "
+             f"(peer: {res['peer']}).\n",
+             "| parser | message | bytes | ours msg/s | sippy msg/s | ours / sippy |",
+             "|---|---|---|---|---|---|"]
+    for label in ("compiled", "pure"):
+        if label not in res:
+            continue
+        for kind in ("invite", "register"):
+            row = res[label][kind]
+            lines.append(f"| {label} | {kind.upper()} | {row['bytes']} | "
+                         f"{row['ours_msgs_per_s']:,} | {row.get('sippy_msgs_per_s', 'n/a')} | "
+                         f"{row.get('ratio', 'n/a')} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(main(), indent=2))
