@@ -14,7 +14,14 @@ from switch.sip.events import (
     TransportFailed,
 )
 from switch.sip.message import Request
-from switch.sip.transaction import ClientInvite, Input, ServerInvite, ServerNonInvite, State
+from switch.sip.transaction import (
+    ClientInvite,
+    Input,
+    ServerInvite,
+    ServerNonInvite,
+    State,
+    Transaction,
+)
 
 from .txn_helpers import TCP_LOCAL, TCP_PEER, Harness, key_of, request_bytes
 
@@ -169,7 +176,7 @@ def test_ist_ack_with_wrong_to_tag_does_not_stop_2xx() -> None:
 def test_ist_2xx_over_reliable_is_not_retransmitted() -> None:
     h = Harness()
     h.feed(request_bytes("INVITE", transport="TCP"), TCP_PEER, TCP_LOCAL)
-    invite = h.events()[0].request  # type: ignore[union-attr]
+    invite = h.request()
     h.respond(invite, 200)
     h.advance(31)
     assert _statuses(h) == [200]
@@ -199,7 +206,7 @@ def test_ist_another_2xx_in_accepted_is_sent() -> None:
 def test_ist_transport_error() -> None:
     h = Harness()
     h.feed(request_bytes("INVITE", transport="TCP"), TCP_PEER, TCP_LOCAL)
-    invite = h.events()[0].request  # type: ignore[union-attr]
+    invite = h.request()
     h.endpoint.transport_error(TCP_PEER, h.now)
     [event] = h.events()
     assert isinstance(event, TransportFailed) and event.key == key_of(invite)
@@ -243,7 +250,7 @@ def test_same_branch_from_another_sent_by_is_another_transaction() -> None:
 def test_nist_timer_j_and_retransmissions_over_udp() -> None:
     h = Harness()
     h.feed(request_bytes("REGISTER"))
-    request = h.events()[0].request  # type: ignore[union-attr]
+    request = h.request()
     key = key_of(request)
     assert h.state(key) is State.TRYING
     h.feed(request_bytes("REGISTER"))  # Trying: absorbed, no response yet
@@ -270,7 +277,7 @@ def test_nist_timer_j_and_retransmissions_over_udp() -> None:
 def test_nist_timer_j_zero_over_reliable() -> None:
     h = Harness()
     h.feed(request_bytes("BYE", transport="TCP", to_tag="x"), TCP_PEER, TCP_LOCAL)
-    request = h.events()[0].request  # type: ignore[union-attr]
+    request = h.request()
     h.respond(request, 200)
     assert h.state(key_of(request)) is State.TERMINATED
 
@@ -279,7 +286,7 @@ def test_nist_timer_j_zero_over_reliable() -> None:
 
 
 @pytest.mark.parametrize("machine", [ClientInvite, ServerInvite, ServerNonInvite])
-def test_tables_only_reach_known_states_and_are_callable(machine: type) -> None:
+def test_tables_only_reach_known_states_and_are_callable(machine: type[Transaction]) -> None:
     for (state, event), (next_state, action) in machine.TABLE.items():
         assert isinstance(state, State) and isinstance(next_state, State)
         assert isinstance(event, Input) and callable(action)

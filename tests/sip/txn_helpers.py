@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from switch.sip.address import Listener, Peer
 from switch.sip.endpoint import Endpoint
-from switch.sip.events import Event
+from switch.sip.events import Event, RequestReceived
 from switch.sip.message import Request, Response, make_response, parse_message
 from switch.sip.transaction import State, server_key
 
@@ -131,6 +131,12 @@ class Harness:
             assert isinstance(message, Response), message
             out.append(message)
         return out
+
+    def request(self) -> Request:
+        """The request of the one RequestReceived event waiting (asserts there is one)."""
+        events = self.events()
+        assert len(events) == 1 and isinstance(events[0], RequestReceived), events
+        return events[0].request
 
     def events(self) -> list[Event]:
         out = []
