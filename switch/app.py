@@ -1,0 +1,439 @@
+"""Composition root: one node = transports + SIP endpoint + driver + registrar + policy +
+qualify + HTTP, on one asyncio (uvloop) loop.
+
+This is the only place that reads the clock for the pure parts: every call into the
+registrar, policy, guard and qualifier passes ``now`` (wall-clock seconds, so stateless digest
+nonces mean the same to every node sharing a secret). One loop timer covers binding expiry and
+qualify probes; the endpoint's own timers are run by the driver.
+
+Shutdown (SIGTERM/SIGINT, or :meth:`Node.request_stop`): the policy turns new INVITE, REGISTER
+and OPTIONS away with 503 + Retry-After, in-flight transactions get a short grace period to
+finish, then HTTP and the transports close. The whole sequence stays under 5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import logging
+import os
+import secrets
+import socket
+import ssl
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from .api.app import create_app
+from .config import Account, SwitchConfig, parse_hostport
+from .events.bus import EventBus
+from .policy import Policy, host_matcher
+from .registrar.guard import AuthFailureBan, RateLimiter
+from .registrar.locations import LocationService
+from .registrar.qualify import Probe, Qualifier
+from .registrar.registrar import Authenticator, Registrar
+from .sip import events as sip_events
+from .sip.address import Listener, Peer
+from .sip.auth import DigestChallenger, ha1
+from .sip.endpoint import Endpoint
+from .sip.headers import Headers
+from .sip.message import Request
+from .sip.uri import SipUri, parse_uri
+from .transport.driver import Driver
+
+try:
+    from .transport.manager import TransportManager
+except ImportError:  # interim: the transport helper's manager has not landed yet
+    TransportManager = None  # type: ignore[assignment,misc]
+
+log = logging.getLogger("switch.node")
+
+# Grace for unfinished transactions after the node stops accepting work; with HTTP and
+# transport shutdown the whole stop stays well under the 5 s promised for SIGTERM.
+DRAIN_SECONDS = 2.0
+
+
+def make_ha1_lookup(config: SwitchConfig) -> Any:
+    """(username, realm, algorithm) -> HA1 hex, or None for unknown users / other realms."""
+    realm_ok = config.node.effective_realm
+    accounts: dict[str, Account] = {a.username: a for a in config.accounts}
+    cache: dict[tuple[str, str], str] = {}
+
+    def lookup(username: str, realm: str, algorithm: str) -> str | None:
+        account = accounts.get(username)
+        if account is None or realm != realm_ok:
+            return None
+        base = algorithm.upper().removesuffix("-SESS")
+        if account.ha1 is not None:
+            return account.ha1.get_secret_value().lower() if account.ha1_algorithm == base \
+                else None
+        key = (username, base)
+        if key not in cache:
+            assert account.password is not None
+            cache[key] = ha1(username, realm, account.password.get_secret_value(), base)
+        return cache[key]
+
+    return lookup
+
+
+def ensure_dev_certificate(data_dir: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost in ``data_dir`` (made once with openssl)."""
+    cert, key = data_dir / "dev-cert.pem", data_dir / "dev-key.pem"
+    if cert.exists() and key.exists():
+        return cert, key
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log.info("generating a self-signed development certificate in %s", data_dir)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o600)
+    return cert, key
+
+
+class _InterimTransports:
+    """UDP+TCP only, until switch/transport/manager.py lands (then this class is removed)."""
+
+    def __init__(self, on_message: Any, *, admit: Any = None, on_connection_lost: Any = None,
+                 tls_context: Any = None, max_message: int = 65535) -> None:
+        self.on_message, self.admit, self.lost = on_message, admit, on_connection_lost
+        self.max_message = max_message
+        self._udp: dict[str, asyncio.DatagramTransport] = {}
+        self._servers: list[asyncio.base_events.Server] = []
+        self._conns: dict[int, asyncio.Transport] = {}
+        self._bound: list[Listener] = []
+        self._next = 0
+
+    async def start(self, listeners: list[Listener]) -> list[Listener]:
+        from .sip.framing import StreamFramer
+        loop = asyncio.get_running_loop()
+        outer = self
+        for item in listeners:
+            if item.transport == "udp":
+                class Udp(asyncio.DatagramProtocol):
+                    def __init__(self, local: list[Listener]) -> None:
+                        self.local = local
+
+                    def datagram_received(self, data: bytes, addr: Any) -> None:
+                        peer = Peer("udp", addr[0], addr[1])
+                        if outer.admit is None or outer.admit(peer):
+                            outer.on_message(data, peer, self.local[0])
+                holder: list[Listener] = []
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda h=holder: Udp(h), local_addr=(item.host, item.port))
+                real = Listener("udp", item.host, transport.get_extra_info("sockname")[1])
+                holder.append(real)
+                self._udp["udp"] = transport
+                self._bound.append(real)
+            elif item.transport == "tcp":
+                class Tcp(asyncio.Protocol):
+                    def __init__(self, local: list[Listener]) -> None:
+                        self.local, self.framer = local, StreamFramer(outer.max_message)
+
+                    def connection_made(self, transport: Any) -> None:
+                        outer._next += 1
+                        self.id, self.transport = outer._next, transport
+                        host, port = transport.get_extra_info("peername")[:2]
+                        self.peer = Peer("tcp", host, port, self.id)
+                        if outer.admit is not None and not outer.admit(self.peer):
+                            transport.close()
+                            return
+                        outer._conns[self.id] = transport
+
+                    def data_received(self, data: bytes) -> None:
+                        try:
+                            messages = self.framer.feed(data)
+                        except Exception:
+                            self.transport.close()
+                            return
+                        for message in messages:
+                            outer.on_message(message, self.peer, self.local[0])
+
+                    def connection_lost(self, exc: Exception | None) -> None:
+                        if outer._conns.pop(self.id, None) is not None and outer.lost:
+                            outer.lost(self.peer)
+                holder2: list[Listener] = []
+                server = await loop.create_server(lambda h=holder2: Tcp(h), item.host,
+                                                  item.port)
+                real = Listener("tcp", item.host, server.sockets[0].getsockname()[1])
+                holder2.append(real)
+                self._servers.append(server)
+                self._bound.append(real)
+            else:
+                raise OSError(f"{item.transport} listeners need switch.transport.manager")
+        return list(self._bound)
+
+    async def stop(self) -> None:
+        for transport in self._udp.values():
+            transport.close()
+        for server in self._servers:
+            server.close()
+        for conn in list(self._conns.values()):
+            conn.close()
+
+    def send(self, data: bytes, peer: Peer) -> None:
+        if peer.transport == "udp" and "udp" in self._udp:
+            self._udp["udp"].sendto(data, (peer.host, peer.port))
+        elif peer.conn_id in self._conns:
+            self._conns[peer.conn_id].write(data)
+
+    def listener_for(self, transport: str) -> Listener | None:
+        return next((item for item in self._bound if item.transport == transport), None)
+
+    @property
+    def connections(self) -> int:
+        return len(self._conns)
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handlers: the node owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Node:
+    def __init__(self, config: SwitchConfig, *, version: str, http: str | None = None) -> None:
+        self.config = config
+        self.version = version
+        self.http_listen = http or config.http.listen
+        self.bus = EventBus()
+        self.started_at = time.time()
+        self.draining = False
+        self.listeners: list[Listener] = []
+        self.http_url = ""
+        self._stopped = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._probes: dict[str, int] = {}  # endpoint transaction key -> qualify probe id
+        self._http_task: asyncio.Task[None] | None = None
+        self._http: _Uvicorn | None = None
+        self._build()
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        cfg = self.config
+        secret = (cfg.node.nonce_secret.get_secret_value().encode()
+                  if cfg.node.nonce_secret else secrets.token_bytes(32))
+        realm = cfg.node.effective_realm
+        sec = cfg.security
+        self.limiter = RateLimiter(sec.rate_limit.rate, sec.rate_limit.burst)
+        self._rate_exempt = sec.rate_limit.exempt_trusted
+        self.ban = AuthFailureBan(sec.auth_ban.threshold, sec.auth_ban.window,
+                                  sec.auth_ban.duration)
+        challenger = DigestChallenger(realm, secret, algorithms=tuple(sec.digest_algorithms),
+                                      nonce_ttl=sec.nonce_ttl)
+        self.auth = Authenticator(challenger, make_ha1_lookup(cfg), realm, self.ban)
+        self.locations = LocationService(cfg.registrar.max_contacts)
+        self.registrar = Registrar(cfg.registrar, self.locations, self.auth,
+                                   domain=cfg.node.domain, serves_host=host_matcher(cfg),
+                                   secret=secret)
+        self.policy = Policy(cfg, self.registrar, self.auth, self.ban, secret=secret,
+                             server=f"switchboard/{self.version}")
+        self.qualifier = Qualifier(cfg.registrar.qualify_interval, cfg.registrar.qualify_timeout,
+                                   cfg.registrar.qualify_misses)
+        self.endpoint = Endpoint(user_agent=f"switchboard/{self.version}")
+        # Transports and driver need each other: the transport callbacks bind late.
+        manager: Any = TransportManager or _InterimTransports
+        self.transports = manager(
+            self._on_message, admit=self._admit, on_connection_lost=self._on_connection_lost,
+            tls_context=self._tls_context(), max_message=sec.max_message_size)
+        self.driver = Driver(self.endpoint, self.transports, on_event=self._on_event,
+                             clock=time.time)
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not any(item.split(":", 1)[0] in ("tls", "wss") for item in self.config.listeners):
+            return None
+        if self.config.tls.cert is not None and self.config.tls.key is not None:
+            cert, key = self.config.tls.cert, self.config.tls.key
+        else:
+            cert, key = ensure_dev_certificate(self.config.node.data_dir)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        return context
+
+    # -- transport callbacks ----------------------------------------------------------------
+
+    def _admit(self, peer: Peer) -> bool:
+        """Before parsing: banned sources and floods are dropped silently."""
+        now = time.time()
+        if self.ban.is_banned(peer.host, now):
+            return False
+        if self._rate_exempt and self.config.security.is_trusted(peer.host):
+            return True
+        return self.limiter.allow(peer.host, now)
+
+    def _on_message(self, data: bytes, peer: Peer, local: Listener) -> None:
+        self.driver.receive(data, peer, local)
+
+    def _on_connection_lost(self, peer: Peer) -> None:
+        self.driver.connection_lost(peer)
+        self._publish_all(self.qualifier.connection_lost(peer, time.time()))
+        self._arm_timer()
+
+    # -- endpoint events --------------------------------------------------------------------
+
+    def _on_event(self, event: object) -> None:
+        now = time.time()
+        if isinstance(event, sip_events.RequestReceived):
+            request = event.request
+            decision = self.policy.handle(request, event.peer, now,
+                                          date=email.utils.formatdate(now, usegmt=True))
+            if decision.response is not None:
+                self.driver.respond(request, decision.response)
+            self._publish_all(decision.events, now)
+            if decision.response is not None and decision.response.status >= 400:
+                log.debug("%s from %s -> %d", request.method, event.peer,
+                          decision.response.status)
+        elif isinstance(event, sip_events.ResponseReceived):
+            probe = self._probes.get(event.key)
+            if probe is not None and event.response.status >= 200:
+                del self._probes[event.key]
+                self._publish_all(self.qualifier.answered(probe, now))
+        elif isinstance(event, sip_events.TransactionTimedOut | sip_events.TransportFailed):
+            probe = self._probes.pop(event.key, None)
+            if probe is not None:
+                self._publish_all(self.qualifier.failed(probe, now))
+        elif isinstance(event, sip_events.MalformedReceived):
+            log.debug("malformed message from %s: %s (%s)", event.peer, event.reason,
+                      event.status)
+        self._arm_timer()
+
+    def _publish_all(self, events: list[Any] | Any, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        for event in events:
+            self.bus.publish(event)
+            # The qualifier follows the registrar's binding events; its own events go out too.
+            for follow_up in self.qualifier.observe(event, now):
+                self.bus.publish(follow_up)
+
+    # -- our timer: binding expiry and qualify probes ---------------------------------------
+
+    def _arm_timer(self) -> None:
+        deadlines = [d for d in (self.registrar.next_deadline(), self.qualifier.next_deadline())
+                     if d is not None]
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadlines and not self._stopped.is_set():
+            delay = max(0.0, min(deadlines) - time.time())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = time.time()
+        self._publish_all(self.registrar.expire(now), now)
+        probes, events = self.qualifier.poll(now)
+        self._publish_all(events, now)
+        for probe in probes:
+            self._send_probe(probe, now)
+        self._arm_timer()
+
+    def _send_probe(self, probe: Probe, now: float) -> None:
+        if probe.kind == "ping":
+            self.transports.send(b"\r\n\r\n", probe.peer)  # RFC 5626 §4.4.1 CRLFCRLF
+            return
+        try:
+            key = self.driver.send_request(self._options_request(probe), probe.peer)
+        except Exception:
+            log.exception("could not send qualify OPTIONS to %s", probe.contact)
+            self._publish_all(self.qualifier.failed(probe.probe_id, now))
+            return
+        self._probes[key] = probe.probe_id
+
+    def _options_request(self, probe: Probe) -> Request:
+        listener = self.transports.listener_for(probe.peer.transport)
+        host = listener.host if listener else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        port = listener.port if listener else 5060
+        headers = Headers()
+        headers.add("Via", f"SIP/2.0/{probe.peer.transport.upper()} {host}:{port}"
+                           f";branch=z9hG4bK{uuid.uuid4().hex};rport")
+        headers.add("Max-Forwards", "70")
+        headers.add("From", f"<sip:qualify@{self.config.node.domain}>;tag={uuid.uuid4().hex[:12]}")
+        headers.add("To", f"<{probe.contact}>")
+        headers.add("Call-ID", uuid.uuid4().hex)
+        headers.add("CSeq", "1 OPTIONS")
+        headers.add("User-Agent", f"switchboard/{self.version}")
+        uri = parse_uri(probe.contact)
+        if not isinstance(uri, SipUri):
+            raise ValueError(f"contact is not a SIP URI: {probe.contact}")
+        return Request(headers=headers, method="OPTIONS", uri=uri)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, listeners: list[Listener]) -> dict[str, Any]:
+        """Bind everything; return the ready record with the real (port-0 resolved) addresses."""
+        self.listeners = await self.transports.start(listeners)
+        await self._start_http()
+        return {"event": "ready", "sip": [str(item) for item in self.listeners],
+                "http": self.http_url, "version": self.version}
+
+    async def _start_http(self) -> None:
+        host, port = parse_hostport(self.http_listen)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+        real_port = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        self.http_url = f"http://{shown}:{real_port}"
+        app = create_app(self.status, version=self.version)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self._http = _Uvicorn(config)
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "status": "draining" if self.draining else "ok",
+            "version": self.version,
+            "uptime": round(time.time() - self.started_at, 3),
+            "listeners": [str(item) for item in self.listeners],
+            "node": self.config.node.name,
+            "registrations": {"aors": self.locations.aor_count,
+                              "contacts": len(self.locations)},
+            "connections": self.transports.connections,
+        }
+
+    def request_stop(self) -> None:
+        if not self.draining:
+            log.info("stopping: refusing new calls and registrations, finishing transactions")
+        self.draining = True
+        self.policy.draining = True
+        self.endpoint.draining = True
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        """Graceful stop: refuse new work, let unfinished transactions finish (bounded)."""
+        self.request_stop()
+        await self.driver.close(DRAIN_SECONDS)
+        await self.stop_now()
+        log.info("stopped")
+
+    async def stop_now(self) -> None:
+        """Close everything without a grace period (also after a failed start)."""
+        self.draining = self.policy.draining = self.endpoint.draining = True
+        self._stopped.set()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._http is not None:
+            self._http.should_exit = True
+        if self._http_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._http_task, timeout=2.0)
+        await self.transports.stop()
+        await self.driver.close()
