@@ -143,9 +143,8 @@ class Endpoint:
                 del self._client[tx.key]
         elif isinstance(tx, ServerTransaction) and self._server.get(tx.key) is tx:
             del self._server[tx.key]
-            if isinstance(tx, ServerInvite):
-                for ack_key in [k for k, v in self._awaiting_ack.items() if v is tx]:
-                    del self._awaiting_ack[ack_key]
+            if isinstance(tx, ServerInvite) and tx.ack_key is not None:
+                self._awaiting_ack.pop(tx.ack_key, None)
 
     # ---------------------------------------------------------------------------------------
     # Introspection
@@ -213,9 +212,9 @@ class Endpoint:
             self._ensure_to_tag(tx, response)
         tx.respond(response, now)
         if isinstance(tx, ServerInvite) and tx.state is State.ACCEPTED:
-            ack_key = (request.call_id, request.from_.tag or "", tx.to_tag or "",
-                       request.cseq.seq)
-            self._awaiting_ack[ack_key] = tx
+            tx.ack_key = (request.call_id, request.from_.tag or "", tx.to_tag or "",
+                          request.cseq.seq)
+            self._awaiting_ack[tx.ack_key] = tx
 
     def send_stateless(self, response: Response, peer: Peer) -> None:
         """Send a response outside any transaction (e.g. 400 for junk, 503 under load)."""

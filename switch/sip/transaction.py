@@ -444,6 +444,8 @@ class ServerInvite(ServerTransaction):
                  timers: TimerValues, local: Listener) -> None:
         super().__init__(core, key, request, peer, timers, local)
         self.acked = False
+        # (Call-ID, From tag, To tag, CSeq) under which the endpoint finds the ACK of our 2xx
+        self.ack_key: tuple[str, str, str, int] | None = None
 
     def start(self, now: float) -> None:
         # §17.2.1: answer 100 Trying unless the TU responds within 200 ms.

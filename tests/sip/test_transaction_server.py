@@ -142,6 +142,8 @@ def test_ist_accepted_2xx_retransmission_timer_l_and_ack_timeout() -> None:
     assert isinstance(event, AckTimedOut) and event.invite is invite
     assert event.response.status == 200
     assert h.state(key) is State.TERMINATED
+    h.feed(request_bytes("ACK", branch="z9hG4bKlate", to_tag="uas1"))  # too late: a stray
+    assert h.events() == [] and h.take() == []
 
 
 def test_ist_ack_for_2xx_surfaces_once_and_duplicates_are_absorbed() -> None:
