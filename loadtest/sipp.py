@@ -75,6 +75,7 @@ class SippRun:
     local_port: int | None = None    # -p: a free one when None
     max_concurrent: int | None = None  # -l
     time_limit: float = 60.0         # -timeout: SIPp stops itself after this
+    cpus: frozenset[int] | None = None  # pin SIPp to these CPUs (benchmarks: away from the SUT)
     extra: tuple[str, ...] = ()
 
     def command(self, stat_file: Path, error_file: Path, local_port: int) -> list[str]:
@@ -168,6 +169,8 @@ def run_sipp(run: SippRun, *, workdir: Path | None = None) -> SippResult:
         # Own session so a stuck SIPp is killed by its process group id, nothing broader.
         proc = subprocess.Popen(cmd, cwd=directory, stdin=subprocess.DEVNULL, stdout=screen,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+        if run.cpus:
+            os.sched_setaffinity(proc.pid, run.cpus)
         returncode: int | None
         try:
             returncode = proc.wait(timeout=run.time_limit + _GRACE)
