@@ -56,20 +56,28 @@ def demo_routing() -> dict[str, Any]:
         agents.append({
             "id": username,
             "name": f"Agent {username}",
-            "skills": _agent_skills(index),
+            "group": "backup" if index >= 16 else "frontline",
             "tier": "senior" if index % 4 == 0 else "junior",
+            "skills": _agent_skills(index),
         })
     return {
         "skills": ["english", "spanish", "support", "sales", "vip"],
-        "queues": [
-            {"id": "support", "skills": "support >= 3", "priority": 1,
-             "strategy": "longest-idle", "service_level": {"percent": 80, "seconds": 20}},
-            {"id": "sales", "skills": "sales >= 3", "priority": 1,
-             "strategy": "longest-idle", "service_level": {"percent": 80, "seconds": 30}},
-            {"id": "vip", "skills": "vip >= 7", "priority": 10,
-             "strategy": "best-skill-match", "service_level": {"percent": 90, "seconds": 10}},
-        ],
+        "groups": ["frontline", "backup"],
+        "agent_tiers": ["junior", "senior"],
+        "customer_tiers": [{"name": "vip", "priority_boost": 50, "min_agent_tier": "senior"}],
         "agents": agents,
+        "queues": [
+            {"id": "support", "expression": "support >= 5", "strategy": "longest_idle",
+             "groups": ["frontline"], "service_level": {"percent": 80, "seconds": 20},
+             "widening": [{"after": 30, "relax": 2}, {"after": 60, "add_group": "backup"}]},
+            {"id": "sales", "expression": "sales >= 4", "strategy": "longest_idle",
+             "groups": ["frontline"], "service_level": {"percent": 80, "seconds": 30},
+             "widening": [{"after": 45, "add_group": "backup"},
+                          {"after": 300, "overflow_to": "callback"}]},
+            {"id": "vip", "expression": "vip >= 7 or support >= 8", "priority": 10,
+             "strategy": "best_skill_match", "service_level": {"percent": 90, "seconds": 10},
+             "widening": [{"after": 20, "relax": 1}, {"after": 60, "overflow_to": "support"}]},
+        ],
     }
 
 

@@ -128,3 +128,21 @@ def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
 def test_version_cli() -> None:
     result = _cli("version")
     assert result.returncode == 0 and result.stdout.strip()
+
+
+def test_demo_routing_section_is_valid_for_the_routing_core() -> None:
+    routing_config = pytest.importorskip("routing.config")
+    config = demo_config()
+    assert config.routing is not None
+    loaded = routing_config.load_config(config.routing)
+    assert {q.id for q in loaded.queues} == {"support", "sales", "vip"}
+    assert {a.id for a in loaded.agents} == set(DEMO_AGENTS)
+    assert routing_config.load_config(load_config(EXAMPLE).routing).queues
+    # every queue has at least one agent that satisfies its skills in the demo
+    for queue in loaded.queues:
+        assert any(_satisfies(queue.expression, agent.skills) for agent in loaded.agents), queue.id
+
+
+def _satisfies(expression: str, skills: dict[str, int]) -> bool:
+    from routing.expressions import evaluate, parse
+    return bool(evaluate(parse(expression), skills))
