@@ -108,7 +108,7 @@ async def _serve(config: SwitchConfig, demo: bool) -> int:
     node = Node(config, version=version())
     try:
         ready = await node.start(config.parsed_listeners)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # port in use, bad address, unusable certificate
         log.error("could not start: %s", exc)
         await node.stop_now()
         return 1
