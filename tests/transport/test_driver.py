@@ -168,3 +168,43 @@ async def test_response_event_for_our_request(node: _Node) -> None:
         assert isinstance(event, ResponseReceived) and event.key == key
     finally:
         server.close()
+
+
+# -- with the real TransportManager (UDP and TCP) ----------------------------------------------
+
+
+# TCP joins this list once the manager binds plain TCP without a TLS context.
+@pytest.mark.parametrize("transport", ["udp"])
+async def test_options_through_transport_manager(transport: str) -> None:
+    manager_module = pytest.importorskip("switch.transport.manager")
+    holder: list[Driver] = []
+    events: asyncio.Queue[Event] = asyncio.Queue()
+    manager = manager_module.TransportManager(
+        lambda data, peer, local: holder[0].receive(data, peer, local),
+        on_connection_lost=lambda peer: holder[0].connection_lost(peer))
+    driver = Driver(Endpoint(), manager, on_event=events.put_nowait)
+    holder.append(driver)
+    [bound] = await manager.start([Listener(transport, "127.0.0.1", 0)])
+    try:
+        if transport == "udp":
+            sock = _client_socket()
+            port = sock.getsockname()[1]
+            sock.sendto(_options(port), ("127.0.0.1", bound.port))
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", bound.port)
+            port = writer.get_extra_info("sockname")[1]
+            writer.write(_options(port).replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
+        event = await asyncio.wait_for(events.get(), timeout=5)
+        assert isinstance(event, RequestReceived) and event.peer.transport == transport
+        driver.respond(event.request, make_response(event.request, 200))
+        if transport == "udp":
+            data = await _recv(sock)
+            sock.close()
+        else:
+            data = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+            writer.close()
+        response = parse_message(data, datagram=transport == "udp")
+        assert isinstance(response, Response) and response.status == 200
+    finally:
+        await driver.close()
+        await manager.stop()
