@@ -7,15 +7,23 @@ helper): it offers the same ``send(data, peer)`` and calls ``driver.receive`` fo
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import cast
 
 import pytest
 
 from switch.sip.address import Listener, Peer
 from switch.sip.endpoint import Endpoint
-from switch.sip.events import Event, RequestReceived, ResponseReceived, TransactionTimedOut
+from switch.sip.events import (
+    AckReceived,
+    Event,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTimedOut,
+)
 from switch.sip.message import Request, Response, make_response, parse_message
 from switch.transport.driver import Driver
 
@@ -207,4 +215,41 @@ async def test_options_through_transport_manager(transport: str) -> None:
         assert isinstance(response, Response) and response.status == 200
     finally:
         await driver.close()
+        await manager.stop()
+
+
+# -- a real peer: SIPp's built-in UAC (INVITE, 200, ACK, BYE) against endpoint + driver -------
+
+
+async def test_sipp_calls_complete_and_every_2xx_is_acked(tmp_path: Path) -> None:
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        pytest.skip("sipp (Debian sip-tester) is not installed")
+    manager_module = pytest.importorskip("switch.transport.manager")
+    holder: list[Driver] = []
+    acks: list[AckReceived] = []
+
+    def on_event(event: Event) -> None:  # a TU that answers everything 200
+        if isinstance(event, RequestReceived):
+            holder[0].respond(event.request, make_response(event.request, 200))
+        elif isinstance(event, AckReceived):
+            acks.append(event)
+
+    manager = manager_module.TransportManager(
+        lambda data, peer, local: holder[0].receive(data, peer, local))
+    holder.append(Driver(Endpoint(), manager, on_event=on_event))
+    [bound] = await manager.start([Listener("udp", "127.0.0.1", 0)])
+    stats = tmp_path / "stats.csv"
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sipp, "-nostdin", "-sn", "uac", "-m", "20", "-r", "20", "-i", "127.0.0.1",
+            "-p", "0", "-timeout", "30", "-trace_stat", "-stf", str(stats),
+            f"127.0.0.1:{bound.port}", cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        code = await asyncio.wait_for(process.wait(), timeout=60)
+        assert code == 0, f"sipp failed (exit {code})"
+        assert len(acks) == 20  # every 2xx's ACK matched its INVITE transaction
+        assert holder[0].endpoint.unfinished == 0
+    finally:
+        await holder[0].close()
         await manager.stop()
