@@ -17,15 +17,12 @@ import asyncio
 import contextlib
 import email.utils
 import logging
-import os
 import secrets
 import socket
 import ssl
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -35,7 +32,7 @@ from .config import Account, SwitchConfig, parse_hostport
 from .events.bus import EventBus
 from .policy import Policy, host_matcher
 from .registrar.guard import AuthFailureBan, RateLimiter
-from .registrar.locations import LocationService
+from .registrar.locations import ContactRefreshed, ContactRegistered, LocationService
 from .registrar.qualify import Probe, Qualifier
 from .registrar.registrar import Authenticator, Registrar
 from .sip import events as sip_events
@@ -45,12 +42,9 @@ from .sip.endpoint import Endpoint
 from .sip.headers import Headers
 from .sip.message import Request
 from .sip.uri import SipUri, parse_uri
+from .transport.certs import ensure_dev_certificate
 from .transport.driver import Driver
-
-try:
-    from .transport.manager import TransportManager
-except ImportError:  # interim: the transport helper's manager has not landed yet
-    TransportManager = None  # type: ignore[assignment,misc]
+from .transport.manager import TransportManager
 
 log = logging.getLogger("switch.node")
 
@@ -80,117 +74,6 @@ def make_ha1_lookup(config: SwitchConfig) -> Any:
         return cache[key]
 
     return lookup
-
-
-def ensure_dev_certificate(data_dir: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost in ``data_dir`` (made once with openssl)."""
-    cert, key = data_dir / "dev-cert.pem", data_dir / "dev-key.pem"
-    if cert.exists() and key.exists():
-        return cert, key
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log.info("generating a self-signed development certificate in %s", data_dir)
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60)
-    os.chmod(key, 0o600)
-    return cert, key
-
-
-class _InterimTransports:
-    """UDP+TCP only, until switch/transport/manager.py lands (then this class is removed)."""
-
-    def __init__(self, on_message: Any, *, admit: Any = None, on_connection_lost: Any = None,
-                 tls_context: Any = None, max_message: int = 65535) -> None:
-        self.on_message, self.admit, self.lost = on_message, admit, on_connection_lost
-        self.max_message = max_message
-        self._udp: dict[str, asyncio.DatagramTransport] = {}
-        self._servers: list[asyncio.base_events.Server] = []
-        self._conns: dict[int, asyncio.Transport] = {}
-        self._bound: list[Listener] = []
-        self._next = 0
-
-    async def start(self, listeners: list[Listener]) -> list[Listener]:
-        from .sip.framing import StreamFramer
-        loop = asyncio.get_running_loop()
-        outer = self
-        for item in listeners:
-            if item.transport == "udp":
-                class Udp(asyncio.DatagramProtocol):
-                    def __init__(self, local: list[Listener]) -> None:
-                        self.local = local
-
-                    def datagram_received(self, data: bytes, addr: Any) -> None:
-                        peer = Peer("udp", addr[0], addr[1])
-                        if outer.admit is None or outer.admit(peer):
-                            outer.on_message(data, peer, self.local[0])
-                holder: list[Listener] = []
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda h=holder: Udp(h), local_addr=(item.host, item.port))
-                real = Listener("udp", item.host, transport.get_extra_info("sockname")[1])
-                holder.append(real)
-                self._udp["udp"] = transport
-                self._bound.append(real)
-            elif item.transport == "tcp":
-                class Tcp(asyncio.Protocol):
-                    def __init__(self, local: list[Listener]) -> None:
-                        self.local, self.framer = local, StreamFramer(outer.max_message)
-
-                    def connection_made(self, transport: Any) -> None:
-                        outer._next += 1
-                        self.id, self.transport = outer._next, transport
-                        host, port = transport.get_extra_info("peername")[:2]
-                        self.peer = Peer("tcp", host, port, self.id)
-                        if outer.admit is not None and not outer.admit(self.peer):
-                            transport.close()
-                            return
-                        outer._conns[self.id] = transport
-
-                    def data_received(self, data: bytes) -> None:
-                        try:
-                            messages = self.framer.feed(data)
-                        except Exception:
-                            self.transport.close()
-                            return
-                        for message in messages:
-                            outer.on_message(message, self.peer, self.local[0])
-
-                    def connection_lost(self, exc: Exception | None) -> None:
-                        if outer._conns.pop(self.id, None) is not None and outer.lost:
-                            outer.lost(self.peer)
-                holder2: list[Listener] = []
-                server = await loop.create_server(lambda h=holder2: Tcp(h), item.host,
-                                                  item.port)
-                real = Listener("tcp", item.host, server.sockets[0].getsockname()[1])
-                holder2.append(real)
-                self._servers.append(server)
-                self._bound.append(real)
-            else:
-                log.warning("skipping %s: needs switch.transport.manager (not installed yet)",
-                            item)
-        return list(self._bound)
-
-    async def stop(self) -> None:
-        for transport in self._udp.values():
-            transport.close()
-        for server in self._servers:
-            server.close()
-        for conn in list(self._conns.values()):
-            conn.close()
-
-    def send(self, data: bytes, peer: Peer) -> None:
-        if peer.transport == "udp" and "udp" in self._udp:
-            self._udp["udp"].sendto(data, (peer.host, peer.port))
-        elif peer.conn_id in self._conns:
-            self._conns[peer.conn_id].write(data)
-
-    def listener_for(self, transport: str) -> Listener | None:
-        return next((item for item in self._bound if item.transport == transport), None)
-
-    @property
-    def connections(self) -> int:
-        return len(self._conns)
 
 
 class _Uvicorn(uvicorn.Server):
@@ -228,6 +111,7 @@ class Node:
         sec = cfg.security
         self.limiter = RateLimiter(sec.rate_limit.rate, sec.rate_limit.burst)
         self._rate_exempt = sec.rate_limit.exempt_trusted
+        self._trusted_cache: dict[str, bool] = {}
         self.ban = AuthFailureBan(sec.auth_ban.threshold, sec.auth_ban.window,
                                   sec.auth_ban.duration)
         challenger = DigestChallenger(realm, secret, algorithms=tuple(sec.digest_algorithms),
@@ -243,10 +127,10 @@ class Node:
                                    cfg.registrar.qualify_misses)
         self.endpoint = Endpoint(user_agent=f"switchboard/{self.version}")
         # Transports and driver need each other: the transport callbacks bind late.
-        manager: Any = TransportManager or _InterimTransports
-        self.transports = manager(
+        self.transports = TransportManager(
             self._on_message, admit=self._admit, on_connection_lost=self._on_connection_lost,
-            tls_context=self._tls_context(), max_message=sec.max_message_size)
+            on_send_failed=self._on_send_failed, tls_context=self._tls_context(),
+            max_message=sec.max_message_size, clock=time.time)
         self.driver = Driver(self.endpoint, self.transports, on_event=self._on_event,
                              clock=time.time)
 
@@ -268,9 +152,17 @@ class Node:
         now = time.time()
         if self.ban.is_banned(peer.host, now):
             return False
-        if self._rate_exempt and self.config.security.is_trusted(peer.host):
+        if self._rate_exempt and self._is_trusted(peer.host):
             return True
         return self.limiter.allow(peer.host, now)
+
+    def _is_trusted(self, host: str) -> bool:
+        trusted = self._trusted_cache.get(host)
+        if trusted is None:
+            if len(self._trusted_cache) > 10_000:
+                self._trusted_cache.clear()
+            trusted = self._trusted_cache[host] = self.config.security.is_trusted(host)
+        return trusted
 
     def _on_message(self, data: bytes, peer: Peer, local: Listener) -> None:
         self.driver.receive(data, peer, local)
@@ -280,14 +172,24 @@ class Node:
         self._publish_all(self.qualifier.connection_lost(peer, time.time()))
         self._arm_timer()
 
+    def _on_send_failed(self, peer: Peer) -> None:
+        """A message could not leave (e.g. a TCP contact no longer accepts connections):
+        fail its transactions (§17.1.4); a stream contact is then unreachable."""
+        self.driver.connection_lost(peer)
+        if peer.is_stream:
+            self._publish_all(self.qualifier.connection_lost(peer, time.time()))
+            self._arm_timer()
+
     # -- endpoint events --------------------------------------------------------------------
 
     def _on_event(self, event: object) -> None:
         now = time.time()
         if isinstance(event, sip_events.RequestReceived):
             request = event.request
-            decision = self.policy.handle(request, event.peer, now,
-                                          date=email.utils.formatdate(now, usegmt=True))
+            # Only REGISTER answers carry a Date (RFC 3261 §10.3 step 8); skip the work else.
+            date = email.utils.formatdate(now, usegmt=True) if request.method == "REGISTER" \
+                else None
+            decision = self.policy.handle(request, event.peer, now, date=date)
             if decision.response is not None:
                 self.driver.respond(request, decision.response)
             self._publish_all(decision.events, now)
@@ -312,6 +214,11 @@ class Node:
         now = time.time() if now is None else now
         for event in events:
             self.bus.publish(event)
+            if isinstance(event, ContactRegistered | ContactRefreshed) \
+                    and event.peer.conn_id is not None:
+                # A registered contact's connection is its only way in (RFC 5626 §5):
+                # keep it open while the binding lives, even when idle.
+                self.transports.pin(event.peer.conn_id, now + event.expires)
             # The qualifier follows the registrar's binding events; its own events go out too.
             for follow_up in self.qualifier.observe(event, now):
                 self.bus.publish(follow_up)
@@ -351,7 +258,7 @@ class Node:
         self._probes[key] = probe.probe_id
 
     def _options_request(self, probe: Probe) -> Request:
-        listener = self.transports.listener_for(probe.peer.transport)
+        listener = self.transports.listener_for(probe.peer.transport, probe.peer.host)
         host = listener.host if listener else "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
@@ -405,6 +312,7 @@ class Node:
             "registrations": {"aors": self.locations.aor_count,
                               "contacts": len(self.locations)},
             "connections": self.transports.connections,
+            "transport": self.transports.stats(),
         }
 
     def request_stop(self) -> None:

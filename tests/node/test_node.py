@@ -276,3 +276,39 @@ def test_port_in_use_is_a_clear_start_failure(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert "could not start" in proc.stderr
+
+
+def test_tls_and_ws_listeners_with_generated_dev_certificate(tmp_path: Path) -> None:
+    import ssl
+
+    from websockets.sync.client import connect
+
+    started = start_node(tmp_path, "--sip", "tls:127.0.0.1:0", "--sip", "ws:127.0.0.1:0")
+    try:
+        sip = {item.split(":")[0]: int(item.split(":")[2]) for item in started.ready["sip"]}
+        assert set(sip) == {"udp", "tcp", "tls", "ws"}
+        assert (tmp_path / "dev-cert.pem").exists()
+        context = ssl.create_default_context(cafile=str(tmp_path / "dev-cert.pem"))
+        raw = socket.create_connection(("127.0.0.1", sip["tls"]), timeout=WAIT)
+        client = Client("tcp", ("127.0.0.1", sip["tls"]))
+        client.sock.close()
+        client.sock = context.wrap_socket(raw, server_hostname="localhost")
+        client.transport = "tls"
+        client.local = client.sock.getsockname()
+        assert client.request("OPTIONS", "sip:127.0.0.1").status == 200
+        client.close()
+        with connect(f"ws://127.0.0.1:{sip['ws']}", subprotocols=["sip"],  # type: ignore[list-item]
+                     open_timeout=WAIT) as ws:
+            text = ("OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
+                    "Via: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bKws1\r\n"
+                    "Max-Forwards: 70\r\nFrom: <sip:1001@switchboard.local>;tag=w1\r\n"
+                    "To: <sip:1001@switchboard.local>\r\nCall-ID: ws-1\r\n"
+                    "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+            ws.send(text)
+            reply = ws.recv(timeout=WAIT)
+            data = reply.encode() if isinstance(reply, str) else reply
+            response = parse_message(data)
+            assert isinstance(response, Response) and response.status == 200
+    finally:
+        started.proc.send_signal(signal.SIGTERM)
+        started.proc.wait(timeout=10)
