@@ -107,12 +107,24 @@ _GEN_VALUE = re.compile(
     r'[A-Za-z0-9\-.!%*_+`\'~]+|\[?[0-9A-Fa-f:.]+\]?|"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
+_TOKEN_RE = r"[A-Za-z0-9\-.!%*_+`'~]+"
+# One header parameter: ;name or ;name=value, value a token, an IPv6 address or quoted-string.
+_PARAM_RE = re.compile(
+    rf"[ \t]*;[ \t]*({_TOKEN_RE})(?:[ \t]*=[ \t]*(\[?[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]?|{_TOKEN_RE}"
+    r'|"(?:[^"\\]|\\.)*"))?', re.DOTALL)
+# A whole run of them (the common case, checked in one match and then cut by finditer).
+_SIMPLE_PARAMS = re.compile(rf"(?:{_PARAM_RE.pattern})*[ \t]*", re.DOTALL)
+
+
 def parse_params(text: str) -> list[tuple[str, str | None]]:
     """``;a=b;c`` (leading ``;`` optional) into ordered pairs; quoted values are kept quoted.
 
     Empty parameters (``;;``) are refused: RFC 4475 §3.1.2.1 (badinv01) is invalid for them.
     """
     params: list[tuple[str, str | None]] = []
+    if _SIMPLE_PARAMS.fullmatch(text):
+        # every item already checked by the one match: just cut
+        return [(m[1], m[2]) for m in _PARAM_RE.finditer(text)]
     text = text.strip(" \t")
     if not text:
         return params
@@ -411,8 +423,21 @@ _QUOTED_DISPLAY = re.compile(r'[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*<', re.DOTALL)
 _TOKEN_DISPLAY = re.compile(r"[ \t]*((?:[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+|(?=<)))*)<")
 
 
+# The everyday name-addr in one match: optional quoted or token display name, <uri>, simple
+# params. Anything else (addr-spec form, quoted params, errors) takes the general path.
+_COMMON_NAME_ADDR = re.compile(
+    r'[ \t]*(?:"((?:[^"\\]|\\.)*)"[ \t]*|((?:[A-Za-z0-9\-.!%*_+`\'~]+[ \t]+)*'
+    r"[A-Za-z0-9\-.!%*_+`'~]+)[ \t]*)?<([^<> \t\"]+)>(.*)", re.DOTALL)
+
+
 def parse_name_addr(value: str) -> NameAddr:
     """Parse name-addr or addr-spec with header parameters (RFC 3261 §20.10, §25.1)."""
+    common = _COMMON_NAME_ADDR.fullmatch(value)
+    if common is not None:
+        quoted, token_display, uri_text, tail = common.groups()
+        if not tail or _SIMPLE_PARAMS.fullmatch(tail):
+            shown = f'"{quoted}"' if quoted is not None else token_display
+            return NameAddr(parse_uri(uri_text), shown, tuple(parse_params(tail)))
     text = value.strip(" \t")
     if not text:
         raise ParseError("empty address header")
