@@ -80,6 +80,9 @@ class Connection(ABC):
     listener: Listener
     last_activity: float
     pinned_until: float
+    # The (transport, host, port) an outbound connection was dialled to when it differs from
+    # the address it reached (a host name): indexed too, so the next send reuses it.
+    dial_key: tuple[str, str, int] | None = None
 
     @property
     def addr_key(self) -> tuple[str, str, int]:

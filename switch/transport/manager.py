@@ -344,7 +344,7 @@ class TransportManager:
         context: ssl.SSLContext | None = None
         if name == "tls":
             context = self.tls_client_context or ssl.create_default_context()
-        local = self._stream_listeners.get(name) or Listener(name, host, 0)
+        local = self._stream_listeners.get(name)
         try:
             async with self._connecting:
                 _, conn = await asyncio.wait_for(
@@ -359,6 +359,9 @@ class TransportManager:
                         exc or "timed out", len(queued))
             self._send_failed(peer)
             return
+        if key != conn.addr_key and conn.conn_id in self._conns:
+            conn.dial_key = key
+            self._by_addr.setdefault(key, []).append(conn.conn_id)
         queued = self._pending.pop(key, [])
         for data in queued:
             if conn.write(data):
@@ -397,12 +400,13 @@ class TransportManager:
     def unregister(self, conn: Connection) -> None:
         if self._conns.pop(conn.conn_id, None) is None:
             return
-        ids = self._by_addr.get(conn.addr_key)
-        if ids is not None:
-            with contextlib.suppress(ValueError):
-                ids.remove(conn.conn_id)
-            if not ids:
-                del self._by_addr[conn.addr_key]
+        for key in (conn.addr_key, conn.dial_key):
+            ids = self._by_addr.get(key) if key is not None else None
+            if ids is not None and key is not None:
+                with contextlib.suppress(ValueError):
+                    ids.remove(conn.conn_id)
+                if not ids:
+                    del self._by_addr[key]
         self.counters.connections_closed[conn.transport_name] += 1
         log.debug("connection %s closed", conn.peer)
         if self.on_connection_lost is not None and not self._stopping:

@@ -35,11 +35,13 @@ PONG = b"\r\n"
 class StreamConnection(asyncio.Protocol, Connection):
     """A TCP or TLS connection carrying SIP (``transport_name`` is "tcp" or "tls")."""
 
-    def __init__(self, hub: Hub, transport_name: str, listener: Listener, *,
+    def __init__(self, hub: Hub, transport_name: str, listener: Listener | None, *,
                  outbound: bool = False) -> None:
         self.hub = hub
         self.transport_name = transport_name
-        self.listener = listener
+        # Outbound connections of a node without a listener of this transport report their
+        # own local address (known once connected).
+        self.listener = listener or Listener(transport_name, "", 0)
         self.outbound = outbound
         self.conn_id = -1
         self.peer = Peer(transport_name, "", 0)
@@ -62,6 +64,10 @@ class StreamConnection(asyncio.Protocol, Connection):
             stream.abort()
             return
         peer = Peer(self.transport_name, normalize_host(peername[0]), peername[1])
+        if not self.listener.host:
+            sockname = stream.get_extra_info("sockname")
+            self.listener = Listener(self.transport_name, normalize_host(sockname[0]),
+                                     sockname[1])
         if not self.outbound and not self.hub.admit_peer(peer):
             # Refused before a single octet is parsed (rate limit, ban).
             self.refused = True

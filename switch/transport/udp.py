@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from switch.sip.address import Listener, Peer
 
-from .base import Counters, MessageHandler, normalize_host
+from .base import AdmitCallback, Counters, MessageHandler, normalize_host
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     """
 
     def __init__(self, listener: Listener, on_message: MessageHandler,
-                 admit: Any, counters: Counters, max_message: int) -> None:
+                 admit: AdmitCallback | None, counters: Counters, max_message: int) -> None:
         self.listener = listener
         self._on_message = on_message
         self._admit = admit

@@ -245,3 +245,54 @@ async def test_peer_that_does_not_read_loses_messages_not_memory() -> None:
         conn = manager.connection(item.peer.conn_id or 0)
         assert conn is not None
         sock.close()
+
+
+async def test_dial_by_host_name_is_reused_for_the_next_send() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+    arrived: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def peer_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        while True:
+            try:
+                await arrived.put(await reader.readuntil(b"\r\n\r\n"))
+            except asyncio.IncompleteReadError:
+                return
+
+    server = await asyncio.start_server(peer_server, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with running(["tcp:127.0.0.1:0"]) as (manager, _, _):
+            target = Peer("tcp", "localhost", port)
+            manager.send(request(call_id="n1"), target)
+            assert await asyncio.wait_for(arrived.get(), WAIT) == request(call_id="n1")
+            manager.send(request(call_id="n2"), target)
+            assert await asyncio.wait_for(arrived.get(), WAIT) == request(call_id="n2")
+            assert len(accepted) == 1
+            assert manager.stats()["connections_opened"]["tcp"] == 1
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+
+
+def _has_ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6(), reason="no IPv6 loopback here")
+async def test_ipv6_tcp_listener() -> None:
+    async with running(["tcp:[::1]:0"]) as (manager, got, bound):
+        assert bound[0].host == "::1"
+        reader, writer = await _connect(bound[0].port, "::1")
+        writer.write(request())
+        item = await got.next()
+        assert item.peer.host == "::1" and item.peer.transport == "tcp"
+        manager.send(response(), Peer("tcp", "::1", item.peer.port))
+        assert await read_exactly(reader, len(response())) == response()
+        writer.close()
