@@ -25,8 +25,24 @@ from switch.sip.headers import parse_credentials
 from switch.sip.message import Request, parse_message
 
 PEER_VENV = "/tmp/switchboard-bench-sippy"
-DURATION = float(os.environ.get("BENCH_PARSER_SECONDS", "1.5"))
-ROUNDS = 3
+DURATION = float(os.environ.get("BENCH_PARSER_SECONDS", "3"))
+ROUNDS = 6
+
+SDP = (
+    b"v=0\r\n"
+    b"o=- 1804289383 1804289383 IN IP4 203.0.113.20\r\n"
+    b"s=SBC\r\n"
+    b"c=IN IP4 203.0.113.20\r\n"
+    b"t=0 0\r\n"
+    b"m=audio 16384 RTP/AVP 8 0 18 101\r\n"
+    b"a=rtpmap:8 PCMA/8000\r\n"
+    b"a=rtpmap:0 PCMU/8000\r\n"
+    b"a=rtpmap:18 G729/8000\r\n"
+    b"a=rtpmap:101 telephone-event/8000\r\n"
+    b"a=fmtp:101 0-15\r\n"
+    b"a=ptime:20\r\n"
+    b"a=sendrecv\r\n"
+)
 
 INVITE = (
     b"INVITE sip:+4930123456789@sbc.example.net:5060;user=phone SIP/2.0\r\n"
@@ -39,31 +55,12 @@ INVITE = (
     b";tag=as5f1c3a2e\r\n"
     b"Call-ID: 3c26700e5f1c3a2e0d3f7a6b1c2d4e5f@203.0.113.7\r\n"
     b"CSeq: 102 INVITE\r\n"
-    b"P-Asserted-Identity: <sip:+4915112345678@carrier.example.com;user=phone>\r\n"
-    b"Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, INFO, PRACK\r\n"
-    b"Supported: replaces, timer, 100rel\r\n"
+    b"Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY, INFO\r\n"
+    b"Supported: replaces, timer\r\n"
     b"Session-Expires: 1800;refresher=uac\r\n"
-    b"Min-SE: 90\r\n"
-    b"User-Agent: Carrier-SBC 4.2\r\n"
     b"Content-Type: application/sdp\r\n"
-    b"Content-Length: 309\r\n"
-    b"\r\n"
-    b"v=0\r\n"
-    b"o=- 1804289383 1804289383 IN IP4 203.0.113.20\r\n"
-    b"s=SBC\r\n"
-    b"c=IN IP4 203.0.113.20\r\n"
-    b"t=0 0\r\n"
-    b"m=audio 16384 RTP/AVP 8 0 18 101\r\n"
-    b"a=rtpmap:8 PCMA/8000\r\n"
-    b"a=rtpmap:0 PCMU/8000\r\n"
-    b"a=rtpmap:18 G729/8000\r\n"
-    b"a=fmtp:18 annexb=no\r\n"
-    b"a=rtpmap:101 telephone-event/8000\r\n"
-    b"a=fmtp:101 0-15\r\n"
-    b"a=ptime:20\r\n"
-    b"a=maxptime:40\r\n"
-    b"a=sendrecv\r\n"
-    b"a=rtcp:16385\r\n"
+    b"Content-Length: " + str(len(SDP)).encode() + b"\r\n"
+    b"\r\n" + SDP
 )
 
 REGISTER = (
@@ -120,23 +117,30 @@ def _sippy_funcs(module: Any) -> tuple[Callable[[bytes], Any], Callable[[bytes],
     return invite, register
 
 
-def _rate(func: Callable[[bytes], Any], data: bytes) -> float:
-    """Best of ROUNDS: messages per second over about DURATION / ROUNDS seconds each."""
-    func(data)
-    best = 0.0
+def _round(func: Callable[[bytes], Any], data: bytes, seconds: float) -> float:
+    """Messages per second over about ``seconds``."""
+    n = 0
+    batch = 100
+    started = time.perf_counter()
+    deadline = started + seconds
+    while True:
+        for _ in range(batch):
+            func(data)
+        n += batch
+        now = time.perf_counter()
+        if now >= deadline:
+            return n / (now - started)
+
+
+def _rates(funcs: list[Callable[[bytes], Any]], data: bytes) -> list[float]:
+    """Best of ROUNDS for each function, the rounds interleaved so that the load of this
+    shared machine hits every contestant alike."""
+    best = [0.0] * len(funcs)
+    for func in funcs:
+        func(data)
     for _ in range(ROUNDS):
-        n = 0
-        batch = 200
-        started = time.perf_counter()
-        deadline = started + DURATION / ROUNDS
-        while True:
-            for _ in range(batch):
-                func(data)
-            n += batch
-            now = time.perf_counter()
-            if now >= deadline:
-                break
-        best = max(best, n / (now - started))
+        for i, func in enumerate(funcs):
+            best[i] = max(best[i], _round(func, data, DURATION / ROUNDS))
     return best
 
 
@@ -178,11 +182,18 @@ def _measure(label: str, ours: dict[str, Callable[[bytes], Any]],
              peer: dict[str, Callable[[bytes], Any]] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kind, data in (("invite", INVITE), ("register", REGISTER)):
-        row: dict[str, Any] = {"bytes": len(data), "ours_msgs_per_s": round(_rate(ours[kind],
-                                                                                 data))}
-        if peer is not None:
-            row["sippy_msgs_per_s"] = round(_rate(peer[kind], data))
-            row["ratio"] = round(row["ours_msgs_per_s"] / row["sippy_msgs_per_s"], 2)
+        row: dict[str, Any] = {"bytes": len(data)}
+        if peer is None:
+            row["ours_msgs_per_s"] = round(_rates([ours[kind]], data)[0])
+        else:
+            # both parsers must have read the same fields, or the comparison means nothing
+            mine, theirs = ours[kind](data), peer[kind](data)
+            if [str(x) for x in mine] != [str(x) for x in theirs]:
+                raise AssertionError(f"{kind}: parsers disagree: {mine} != {theirs}")
+            rate_ours, rate_peer = _rates([ours[kind], peer[kind]], data)
+            row["ours_msgs_per_s"] = round(rate_ours)
+            row["sippy_msgs_per_s"] = round(rate_peer)
+            row["ratio"] = round(rate_ours / rate_peer, 2)
         out[kind] = row
     return {label: out}
 
