@@ -164,6 +164,13 @@ def _routing_commands() -> dict[str, tuple[Callable[[argparse.ArgumentParser], N
     return dict(commands) if isinstance(commands, dict) else {}
 
 
+_ROUTING_HELP = {
+    "simulate": "simulate a contact center scenario and report service level, ASA, abandonment",
+    "staffing": "agents needed for a call volume (Erlang C and Erlang A)",
+    "replay": "replay a recorded event log with another routing config and compare KPIs",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="switchboard",
                                      description="Contact-center softswitch and router.")
@@ -178,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
                           " repeat it; replaces the config's listeners; port 0 = any free")
     run.add_argument("--http", metavar="HOST:PORT", help="HTTP listener (health, API)")
     run.add_argument("--data-dir", metavar="DIR", help="where the node keeps its files")
+    run.add_argument("--log-level", dest="run_log_level", default=None,
+                     choices=["debug", "info", "warning", "error"], help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check-config", help="validate a configuration file")
@@ -188,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     ver.set_defaults(func=cmd_version)
 
     for name, (configure, func) in _routing_commands().items():
-        sub_parser = sub.add_parser(name)
+        summary = (func.__doc__ or "").strip().splitlines()
+        help_text = summary[0].rstrip(".") if summary else _ROUTING_HELP.get(name)
+        sub_parser = sub.add_parser(name, help=help_text)
         configure(sub_parser)
         sub_parser.set_defaults(func=func)
     return parser
@@ -196,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level)
+    _setup_logging(getattr(args, "run_log_level", None) or args.log_level)
     func: Callable[[argparse.Namespace], int] = args.func
     return func(args)
 

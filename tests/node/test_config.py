@@ -146,3 +146,12 @@ def test_demo_routing_section_is_valid_for_the_routing_core() -> None:
 def _satisfies(expression: str, skills: dict[str, int]) -> bool:
     from routing.expressions import evaluate, parse
     return bool(evaluate(parse(expression), skills))
+
+
+def test_routing_subcommands_are_wired_into_switchboard() -> None:
+    pytest.importorskip("routing.cli")
+    result = _cli("staffing", "--calls-per-hour", "600", "--aht", "240", "--sl", "80/20")
+    assert result.returncode == 0, result.stderr
+    assert "Erlang" in result.stdout
+    bad = _cli("staffing", "--calls-per-hour", "600", "--aht", "240", "--sl", "eighty")
+    assert bad.returncode == 2
