@@ -77,6 +77,9 @@ class TransportManager:
         self.counters = Counters()
         self.listeners: list[Listener] = []
         self._udp: list[UdpEndpoint] = []
+        self._udp_v4: UdpEndpoint | None = None  # the first UDP listener of each family
+        self._udp_v6: UdpEndpoint | None = None
+        self._literal_hosts: dict[str, bool] = {}
         self._servers: list[asyncio.Server] = []
         self._ws: list[WsListener] = []
         self._stream_listeners: dict[str, Listener] = {}
@@ -118,6 +121,10 @@ class TransportManager:
             real = Listener("udp", item.host, transport.get_extra_info("sockname")[1])
             protocol.listener = real
             self._udp.append(protocol)
+            if family == socket.AF_INET6:
+                self._udp_v6 = self._udp_v6 or protocol
+            else:
+                self._udp_v4 = self._udp_v4 or protocol
             return real
         if item.transport in ("tcp", "tls"):
             context = self._server_context(item) if item.transport == "tls" else None
@@ -175,6 +182,7 @@ class TransportManager:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._udp.clear()
+        self._udp_v4 = self._udp_v6 = None
         self._servers.clear()
         self._ws.clear()
         self.listeners.clear()
@@ -258,15 +266,17 @@ class TransportManager:
         self._send_failed(peer)
 
     def _send_udp(self, data: bytes, peer: Peer) -> None:
-        if not is_ip_literal(peer.host):
+        host = peer.host
+        literal = self._literal_hosts.get(host)
+        if literal is None:
+            # Parsing an address costs microseconds: remember the answer (bounded).
+            if len(self._literal_hosts) >= 4096:
+                self._literal_hosts.clear()
+            literal = self._literal_hosts[host] = is_ip_literal(host)
+        if not literal:
             self._spawn(self._resolve_and_send(data, peer))
             return
-        family = is_ipv6(peer.host)
-        endpoint = None
-        for item in self._udp:
-            if is_ipv6(item.listener.host) == family:
-                endpoint = item
-                break
+        endpoint = self._udp_v6 if ":" in host else self._udp_v4
         if endpoint is None:
             self.counters.drops["no_listener"] += 1
             log.warning("no UDP listener for %s: dropped a message", peer)

@@ -55,7 +55,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             log.debug("dropped %d-octet datagram from %s (limit %d)", len(data), peer,
                       self._max_message)
             return
-        if not data.strip(_WHITESPACE):
+        if not data or (data[0] in _WHITESPACE and not data.strip(_WHITESPACE)):
             # CRLF / NUL keepalives some UAs send over UDP (RFC 5626 §4.4.2 prefers STUN):
             # nothing to parse, nothing to answer.
             return
