@@ -88,6 +88,7 @@ class WsConnection(Connection):
         self._wakeup = asyncio.Event()
         self._closed = False
         self._over_limit = False
+        self._closer: asyncio.Future[None] | None = None
         self._writer = asyncio.create_task(self._write_loop())
 
     def write(self, data: bytes) -> bool:
@@ -135,7 +136,11 @@ class WsConnection(Connection):
             self._closed = True
             self._queue.append(None)  # flush what is queued, then close
             self._wakeup.set()
-            self._writer.add_done_callback(lambda _: asyncio.ensure_future(self.ws.close()))
+            self._writer.add_done_callback(self._close_socket)
+
+    def _close_socket(self, _: object) -> None:
+        # Keep a reference: the loop holds tasks only weakly.
+        self._closer = asyncio.ensure_future(self.ws.close())
 
     def abort(self) -> None:
         self._closed = True

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +142,23 @@ async def test_wss_with_the_generated_certificate(cert_files: tuple[Path, Path])
             manager.send(response(), item.peer)
             assert await _recv(ws) == response().decode()
         assert (await got.next_lost()).transport == "wss"
+
+
+async def test_ws_idle_connection_is_closed_cleanly_unless_pinned() -> None:
+    async with running(["ws:127.0.0.1:0"]) as (manager, got, bound):
+        url = f"ws://127.0.0.1:{bound[0].port}"
+        async with connect(url, subprotocols=["sip"]) as idle, \
+                connect(url, subprotocols=["sip"]) as registered:
+            await idle.send(request(call_id="idle"))
+            await registered.send(request(call_id="registered"))
+            arrivals = [await got.next(), await got.next()]
+            by_call = {b"registered" in item.data: item.peer for item in arrivals}
+            far_future = time.time() + 10 * manager.idle_timeout
+            assert manager.pin(by_call[True].conn_id or 0, far_future + 1)
+            assert manager.close_idle(now=far_future) == 1
+            with pytest.raises(ConnectionClosed) as closed:
+                await _recv(idle)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+            assert await got.next_lost() == by_call[False]
+            manager.send(response(), by_call[True])
+            assert await _recv(registered) == response().decode()
