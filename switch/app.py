@@ -30,10 +30,10 @@ import uvicorn
 from .api.app import create_app
 from .config import Account, SwitchConfig, parse_hostport
 from .events.bus import EventBus
-from .policy import Policy, host_matcher
+from .policy import CallArrived, Policy, host_matcher
 from .registrar.guard import AuthFailureBan, RateLimiter
 from .registrar.locations import ContactRefreshed, ContactRegistered, LocationService
-from .registrar.qualify import Probe, Qualifier
+from .registrar.qualify import EndpointReachable, EndpointUnreachable, Probe, Qualifier
 from .registrar.registrar import Authenticator, Registrar
 from .sip import events as sip_events
 from .sip.address import Listener, Peer
@@ -74,6 +74,19 @@ def make_ha1_lookup(config: SwitchConfig) -> Any:
         return cache[key]
 
     return lookup
+
+
+def _log_event(event: object) -> None:
+    """One line per event worth an operator's attention; routine ones at debug level."""
+    if isinstance(event, EndpointUnreachable):
+        log.info("endpoint unreachable: %s %s (%s)", event.aor, event.contact, event.reason)
+    elif isinstance(event, EndpointReachable):
+        log.info("endpoint reachable again: %s %s", event.aor, event.contact)
+    elif isinstance(event, CallArrived):
+        log.info("call %s from %s to %s (%s): call handling not enabled, answered 480",
+                 event.call_id, event.user or event.source, event.number, event.target)
+    elif log.isEnabledFor(logging.DEBUG):
+        log.debug("%s", event)
 
 
 class _Uvicorn(uvicorn.Server):
@@ -131,6 +144,7 @@ class Node:
             self._on_message, admit=self._admit, on_connection_lost=self._on_connection_lost,
             on_send_failed=self._on_send_failed, tls_context=self._tls_context(),
             max_message=sec.max_message_size, clock=time.time)
+        self.bus.subscribe(_log_event)
         self.driver = Driver(self.endpoint, self.transports, on_event=self._on_event,
                              clock=time.time)
 
@@ -310,7 +324,8 @@ class Node:
             "listeners": [str(item) for item in self.listeners],
             "node": self.config.node.name,
             "registrations": {"aors": self.locations.aor_count,
-                              "contacts": len(self.locations)},
+                              "contacts": len(self.locations),
+                              "unreachable": self.qualifier.unreachable},
             "connections": self.transports.connections,
             "transport": self.transports.stats(),
         }

@@ -201,6 +201,10 @@ class Qualifier:
     def __len__(self) -> int:
         return len(self._targets)
 
+    @property
+    def unreachable(self) -> int:
+        return sum(1 for target in self._targets.values() if not target.reachable)
+
     # -- internals --------------------------------------------------------------------------
 
     def _miss(self, target: _Target, reason: str) -> list[QualifyEvent]:

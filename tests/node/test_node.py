@@ -312,3 +312,53 @@ def test_tls_and_ws_listeners_with_generated_dev_certificate(tmp_path: Path) -> 
     finally:
         started.proc.send_signal(signal.SIGTERM)
         started.proc.wait(timeout=10)
+
+
+def _wait_for_health(node: Node, predicate: Any, what: str) -> dict[str, Any]:
+    """Poll /healthz until ``predicate(body)``; bounded in count (not a speed assertion)."""
+    import time
+
+    body: dict[str, Any] = {}
+    for _ in range(100):
+        _, body = http_get(node, "/healthz")
+        if predicate(body):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"{what} never happened; last health: {body}")
+
+
+def test_qualify_marks_a_silent_udp_contact_unreachable_then_reachable(tmp_path: Path) -> None:
+    import yaml
+
+    from switch.demo import demo_data
+
+    data = demo_data()
+    data["registrar"] = {"qualify_interval": 0.3, "qualify_timeout": 0.3, "qualify_misses": 1,
+                         "min_expires": 1}
+    config = tmp_path / "qualify.yaml"
+    config.write_text(yaml.safe_dump(data))
+    started = start_node(tmp_path, "--config", str(config))
+    client = Client("udp", started.sip["udp"])
+    try:
+        assert client.register("1005", "demo1005").status == 200
+        # The node probes the contact with OPTIONS; this phone stays silent.
+        raw, _ = client.sock.recvfrom(65535)
+        probe = parse_message(raw)
+        assert getattr(probe, "method", None) == "OPTIONS"
+        _wait_for_health(started, lambda b: b["registrations"]["unreachable"] == 1,
+                         "endpoint unreachable")
+        # Now it answers the next probe: reachable again.
+        for _ in range(20):
+            raw, _ = client.sock.recvfrom(65535)
+            request = parse_message(raw)
+            if getattr(request, "method", None) == "OPTIONS":
+                break
+        from switch.sip.message import Request, make_response
+        assert isinstance(request, Request)
+        client.send(make_response(request, 200, to_tag="phone").serialize())
+        _wait_for_health(started, lambda b: b["registrations"]["unreachable"] == 0,
+                         "endpoint reachable again")
+    finally:
+        client.close()
+        started.proc.send_signal(signal.SIGTERM)
+        started.proc.wait(timeout=10)
