@@ -109,6 +109,7 @@ class Node:
         self.http_url = ""
         self._stopped = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
+        self._armed_for: float | None = None
         self._probes: dict[str, int] = {}  # endpoint transaction key -> qualify probe id
         self._http_task: asyncio.Task[None] | None = None
         self._http: _Uvicorn | None = None
@@ -242,15 +243,20 @@ class Node:
     def _arm_timer(self) -> None:
         deadlines = [d for d in (self.registrar.next_deadline(), self.qualifier.next_deadline())
                      if d is not None]
+        deadline = min(deadlines) if deadlines and not self._stopped.is_set() else None
+        if deadline == self._armed_for and (deadline is None or self._timer is not None):
+            return  # the usual case on the message path: nothing changed, no loop churn
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if deadlines and not self._stopped.is_set():
-            delay = max(0.0, min(deadlines) - time.time())
+        self._armed_for = deadline
+        if deadline is not None:
+            delay = max(0.0, deadline - time.time())
             self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
+        self._armed_for = None
         now = time.time()
         self._publish_all(self.registrar.expire(now), now)
         probes, events = self.qualifier.poll(now)
