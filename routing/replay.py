@@ -104,7 +104,7 @@ def read_log(path: str | Path) -> EventLog:
                 reps[-1][1].append(Arrival.from_json(item))
             else:
                 raise LogError(f"{path}:{number}: unknown record type {kind!r}")
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, ScenarioError) as exc:
             if isinstance(exc, LogError):
                 raise
             if isinstance(exc, ScenarioError):
