@@ -83,7 +83,7 @@ def _log_event(event: object) -> None:
     elif isinstance(event, EndpointReachable):
         log.info("endpoint reachable again: %s %s", event.aor, event.contact)
     elif isinstance(event, CallArrived):
-        log.info("call %s from %s to %s (%s): call handling not enabled, answered 480",
+        log.debug("call %s from %s to %s (%s): call handling not enabled, answered 480",
                  event.call_id, event.user or event.source, event.number, event.target)
     elif log.isEnabledFor(logging.DEBUG):
         log.debug("%s", event)
