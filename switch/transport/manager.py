@@ -26,7 +26,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from switch.sip.address import Listener, Peer
@@ -39,6 +39,7 @@ from .base import (
     PeerCallback,
     is_ip_literal,
     is_ipv6,
+    normalize_host,
 )
 from .stream import StreamConnection
 from .udp import UdpEndpoint
@@ -60,6 +61,7 @@ class TransportManager:
                  max_connecting: int = 32,
                  max_pending_per_peer: int = 64,
                  write_buffer_limit: int = 1 << 20,
+                 tls_handshake_timeout: float = 10.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.on_message = on_message
         self.admit = admit
@@ -73,6 +75,7 @@ class TransportManager:
         self.connect_timeout = connect_timeout
         self.max_pending_per_peer = max_pending_per_peer
         self.write_buffer_limit = write_buffer_limit
+        self.tls_handshake_timeout = tls_handshake_timeout
         self.clock = clock
         self.counters = Counters()
         self.listeners: list[Listener] = []
@@ -81,6 +84,7 @@ class TransportManager:
         self._udp_v6: UdpEndpoint | None = None
         self._literal_hosts: dict[str, bool] = {}
         self._servers: list[asyncio.Server] = []
+        self._tls_sockets: list[socket.socket] = []
         self._ws: list[WsListener] = []
         self._stream_listeners: dict[str, Listener] = {}
         self._conns: dict[int, Connection] = {}
@@ -126,19 +130,19 @@ class TransportManager:
             else:
                 self._udp_v4 = self._udp_v4 or protocol
             return real
-        if item.transport in ("tcp", "tls"):
-            context = self._server_context(item) if item.transport == "tls" else None
-            # The factory reads the listener through the dict so that it sees the real port.
-            name = item.transport
+        if item.transport == "tcp":
+            # The factory reads the listener through the list so that it sees the real port.
             holder: list[Listener] = [item]
             server = await loop.create_server(
-                lambda: StreamConnection(self, name, holder[0]), item.host, item.port,
-                family=family, ssl=context, reuse_address=True, backlog=1024)
-            real = Listener(name, item.host, server.sockets[0].getsockname()[1])
+                lambda: StreamConnection(self, "tcp", holder[0]), item.host, item.port,
+                family=family, reuse_address=True, backlog=1024)
+            real = Listener("tcp", item.host, server.sockets[0].getsockname()[1])
             holder[0] = real
             self._servers.append(server)
-            self._stream_listeners.setdefault(name, real)
+            self._stream_listeners.setdefault("tcp", real)
             return real
+        if item.transport == "tls":
+            return self._listen_tls(item, family, self._server_context(item))
         if item.transport in ("ws", "wss"):
             ws_context = self._server_context(item) if item.transport == "wss" else None
             ws = WsListener(self, item, ws_context)
@@ -146,6 +150,57 @@ class TransportManager:
             self._ws.append(ws)
             return real
         raise ValueError(f"unknown transport {item.transport!r} in {item}")
+
+    def _listen_tls(self, item: Listener, family: int, context: ssl.SSLContext) -> Listener:
+        """TLS accepts run our own loop so that admit() comes BEFORE the handshake: a banned
+        or flooding source costs an accept() and a close, not a TLS handshake."""
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((item.host, item.port))
+            sock.listen(1024)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        real = Listener("tls", item.host, sock.getsockname()[1])
+        self._tls_sockets.append(sock)
+        self._stream_listeners.setdefault("tls", real)
+        self.spawn(self._accept_tls(sock, real, context))
+        return real
+
+    async def _accept_tls(self, sock: socket.socket, local: Listener,
+                          context: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, addr = await loop.sock_accept(sock)
+            except OSError as exc:  # EMFILE and friends: back off instead of spinning
+                log.warning("accept on %s failed: %s", local, exc)
+                await asyncio.sleep(0.1)
+                continue
+            peer = Peer("tls", normalize_host(addr[0]), addr[1])
+            if not self.admit_peer(peer):
+                self.counters.drops["admit"] += 1
+                conn.close()
+                continue
+            self.spawn(self._tls_handshake(conn, peer, local, context))
+
+    async def _tls_handshake(self, conn: socket.socket, peer: Peer, local: Listener,
+                             context: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(
+                lambda: StreamConnection(self, "tls", local, admitted=True), conn, ssl=context,
+                ssl_handshake_timeout=self.tls_handshake_timeout)
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            log.info("TLS handshake with %s failed: %s", peer, exc)
+            conn.close()
+        except asyncio.CancelledError:
+            conn.close()  # stop() during the handshake
+            raise
 
     def _server_context(self, item: Listener) -> ssl.SSLContext:
         if self.tls_context is None:
@@ -165,6 +220,8 @@ class TransportManager:
             udp.close()
         for server in self._servers:
             server.close()
+        for sock in self._tls_sockets:
+            sock.close()
         for conn in list(self._conns.values()):
             conn.close()
         for ws in self._ws:
@@ -184,6 +241,7 @@ class TransportManager:
         self._udp.clear()
         self._udp_v4 = self._udp_v6 = None
         self._servers.clear()
+        self._tls_sockets.clear()
         self._ws.clear()
         self.listeners.clear()
         self._stream_listeners.clear()
@@ -274,7 +332,7 @@ class TransportManager:
                 self._literal_hosts.clear()
             literal = self._literal_hosts[host] = is_ip_literal(host)
         if not literal:
-            self._spawn(self._resolve_and_send(data, peer))
+            self.spawn(self._resolve_and_send(data, peer))
             return
         endpoint = self._udp_v6 if ":" in host else self._udp_v4
         if endpoint is None:
@@ -345,7 +403,7 @@ class TransportManager:
         if self._stopping:
             return
         self._pending[key] = [data]
-        self._spawn(self._connect(key))
+        self.spawn(self._connect(key))
 
     async def _connect(self, key: AddrKey) -> None:
         name, host, port = key
@@ -379,7 +437,8 @@ class TransportManager:
             else:
                 self._send_failed(peer)
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a background task owned by the manager (cancelled by :meth:`stop`)."""
         task: asyncio.Task[None] = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

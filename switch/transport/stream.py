@@ -36,13 +36,14 @@ class StreamConnection(asyncio.Protocol, Connection):
     """A TCP or TLS connection carrying SIP (``transport_name`` is "tcp" or "tls")."""
 
     def __init__(self, hub: Hub, transport_name: str, listener: Listener | None, *,
-                 outbound: bool = False) -> None:
+                 outbound: bool = False, admitted: bool = False) -> None:
         self.hub = hub
         self.transport_name = transport_name
         # Outbound connections of a node without a listener of this transport report their
         # own local address (known once connected).
         self.listener = listener or Listener(transport_name, "", 0)
         self.outbound = outbound
+        self.admitted = admitted  # admit() already ran (TLS accepts check before the handshake)
         self.conn_id = -1
         self.peer = Peer(transport_name, "", 0)
         self.last_activity = hub.clock()
@@ -68,7 +69,7 @@ class StreamConnection(asyncio.Protocol, Connection):
             sockname = stream.get_extra_info("sockname")
             self.listener = Listener(self.transport_name, normalize_host(sockname[0]),
                                      sockname[1])
-        if not self.outbound and not self.hub.admit_peer(peer):
+        if not (self.outbound or self.admitted) and not self.hub.admit_peer(peer):
             # Refused before a single octet is parsed (rate limit, ban).
             self.refused = True
             self.hub.counters.drops["admit"] += 1

@@ -17,7 +17,7 @@ from switch.sip.address import Peer
 from switch.transport.certs import ensure_dev_certificate, make_self_signed
 from switch.transport.tls import client_context, server_context
 
-from .support import LOOP_IDS, LOOPS, WAIT, read_eof, read_exactly, request, response, running
+from .support import LOOP_IDS, LOOPS, WAIT, read_exactly, request, response, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -77,19 +77,32 @@ async def test_tls_client_that_distrusts_the_certificate_fails(
         assert manager.connections == 0
 
 
-async def test_tls_admit_false_refuses(cert_files: tuple[Path, Path]) -> None:
+async def test_tls_admit_false_refuses_before_the_handshake(
+        cert_files: tuple[Path, Path]) -> None:
     cert, key = cert_files
     async with running(["tls:127.0.0.1:0"], tls_context=server_context(cert, key),
                        admit=lambda peer: False) as (manager, got, bound):
-        try:
-            reader, writer = await _connect(bound[0].port, cert)
-        except (ConnectionError, ssl.SSLError):
-            pass  # refused during the handshake: also a refusal
-        else:
-            writer.write(request())
-            assert await read_eof(reader) == b""
+        # The TCP connection is cut before the server says anything: the handshake fails.
+        with pytest.raises((ConnectionError, ssl.SSLError)):
+            await _connect(bound[0].port, cert)
         assert manager.stats()["drops"]["admit"] == 1
         assert got.messages.empty()
+
+
+async def test_tls_client_that_never_speaks_is_not_registered(
+        cert_files: tuple[Path, Path]) -> None:
+    cert, key = cert_files
+    async with running(["tls:127.0.0.1:0"], tls_context=server_context(cert, key)) as (
+            manager, got, bound):
+        _, silent = await asyncio.open_connection("127.0.0.1", bound[0].port)  # no TLS
+        reader, writer = await _connect(bound[0].port, cert)  # a real client still served
+        writer.write(request())
+        item = await got.next()
+        assert manager.connections == 1  # the silent one is mid-handshake, not a connection
+        manager.send(response(), item.peer)
+        assert await read_exactly(reader, len(response())) == response()
+        silent.close()
+        writer.close()
 
 
 async def test_tls_send_dials_and_verifies_the_peer(cert_files: tuple[Path, Path]) -> None:
