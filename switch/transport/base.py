@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from switch.sip.address import Listener, Peer
@@ -144,3 +144,5 @@ class Hub(Protocol):
     def unregister(self, conn: Connection) -> None: ...
 
     def deliver(self, data: bytes, peer: Peer, local: Listener) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
