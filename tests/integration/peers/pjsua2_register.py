@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import select
 import sys
 import threading
 
@@ -82,6 +83,14 @@ def register(args: argparse.Namespace) -> dict[str, object]:
         account.setRegistration(False)
         account.wait_state(before + 1, args.timeout)
         result["unregister"] = list(account.states[-1]) if len(account.states) > before else None
+    if args.hold:
+        # Keep the registration (destroying the endpoint unregisters) until the test closes
+        # our stdin; bounded so a forgotten process cannot linger.
+        sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+        sys.stdout.flush()
+        ready, _, _ = select.select([sys.stdin], [], [], args.hold)
+        if ready:
+            sys.stdin.read()
     account.shutdown()
     endpoint.libDestroy()
     return result
@@ -98,8 +107,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--unregister", action="store_true")
     parser.add_argument("--log-level", type=int, default=0)
+    parser.add_argument("--hold", type=float, default=0.0, metavar="SECONDS",
+                        help="print the result, then stay registered until stdin closes")
     args = parser.parse_args()
     result = register(args)
+    if args.hold:
+        return 0  # already printed while holding
     # pjlib writes its banner to stdout too: the result is the last line, marked.
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")
     sys.stdout.flush()
