@@ -134,6 +134,7 @@ class Hub(Protocol):
     counters: Counters
     max_message: int
     write_buffer_limit: int
+    tls_handshake_timeout: float
 
     def clock(self) -> float: ...
 

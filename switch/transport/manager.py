@@ -39,16 +39,14 @@ from .base import (
     PeerCallback,
     is_ip_literal,
     is_ipv6,
-    normalize_host,
 )
 from .stream import StreamConnection
+from .table import AddrKey, ConnectionTable
+from .tls import TlsAcceptor
 from .udp import UdpEndpoint
 from .ws import WsListener
 
 log = logging.getLogger(__name__)
-
-AddrKey = tuple[str, str, int]
-
 
 class TransportManager:
     def __init__(self, on_message: MessageHandler, *, admit: AdmitCallback | None = None,
@@ -84,12 +82,10 @@ class TransportManager:
         self._udp_v6: UdpEndpoint | None = None
         self._literal_hosts: dict[str, bool] = {}
         self._servers: list[asyncio.Server] = []
-        self._tls_sockets: list[socket.socket] = []
+        self._tls: list[TlsAcceptor] = []
         self._ws: list[WsListener] = []
         self._stream_listeners: dict[str, Listener] = {}
-        self._conns: dict[int, Connection] = {}
-        self._by_addr: dict[AddrKey, list[int]] = {}
-        self._next_conn_id = 1
+        self._conns = ConnectionTable()
         self._pending: dict[AddrKey, list[bytes]] = {}
         self._connecting = asyncio.Semaphore(max_connecting)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -142,7 +138,11 @@ class TransportManager:
             self._stream_listeners.setdefault("tcp", real)
             return real
         if item.transport == "tls":
-            return self._listen_tls(item, family, self._server_context(item))
+            acceptor = TlsAcceptor(self, item, self._server_context(item))
+            real = acceptor.listen(family)
+            self._tls.append(acceptor)
+            self._stream_listeners.setdefault("tls", real)
+            return real
         if item.transport in ("ws", "wss"):
             ws_context = self._server_context(item) if item.transport == "wss" else None
             ws = WsListener(self, item, ws_context)
@@ -150,57 +150,6 @@ class TransportManager:
             self._ws.append(ws)
             return real
         raise ValueError(f"unknown transport {item.transport!r} in {item}")
-
-    def _listen_tls(self, item: Listener, family: int, context: ssl.SSLContext) -> Listener:
-        """TLS accepts run our own loop so that admit() comes BEFORE the handshake: a banned
-        or flooding source costs an accept() and a close, not a TLS handshake."""
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind((item.host, item.port))
-            sock.listen(1024)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        real = Listener("tls", item.host, sock.getsockname()[1])
-        self._tls_sockets.append(sock)
-        self._stream_listeners.setdefault("tls", real)
-        self.spawn(self._accept_tls(sock, real, context))
-        return real
-
-    async def _accept_tls(self, sock: socket.socket, local: Listener,
-                          context: ssl.SSLContext) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                conn, addr = await loop.sock_accept(sock)
-            except OSError as exc:  # EMFILE and friends: back off instead of spinning
-                log.warning("accept on %s failed: %s", local, exc)
-                await asyncio.sleep(0.1)
-                continue
-            peer = Peer("tls", normalize_host(addr[0]), addr[1])
-            if not self.admit_peer(peer):
-                self.counters.drops["admit"] += 1
-                conn.close()
-                continue
-            self.spawn(self._tls_handshake(conn, peer, local, context))
-
-    async def _tls_handshake(self, conn: socket.socket, peer: Peer, local: Listener,
-                             context: ssl.SSLContext) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.connect_accepted_socket(
-                lambda: StreamConnection(self, "tls", local, admitted=True), conn, ssl=context,
-                ssl_handshake_timeout=self.tls_handshake_timeout)
-        except (OSError, ssl.SSLError, TimeoutError) as exc:
-            log.info("TLS handshake with %s failed: %s", peer, exc)
-            conn.close()
-        except asyncio.CancelledError:
-            conn.close()  # stop() during the handshake
-            raise
 
     def _server_context(self, item: Listener) -> ssl.SSLContext:
         if self.tls_context is None:
@@ -220,9 +169,9 @@ class TransportManager:
             udp.close()
         for server in self._servers:
             server.close()
-        for sock in self._tls_sockets:
-            sock.close()
-        for conn in list(self._conns.values()):
+        for acceptor in self._tls:
+            acceptor.close()
+        for conn in self._conns.all():
             conn.close()
         for ws in self._ws:
             await ws.stop()
@@ -234,14 +183,14 @@ class TransportManager:
             if not self._conns:
                 break
             await asyncio.sleep(0.01)
-        for conn in list(self._conns.values()):
+        for conn in self._conns.all():
             conn.abort()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._udp.clear()
         self._udp_v4 = self._udp_v6 = None
         self._servers.clear()
-        self._tls_sockets.clear()
+        self._tls.clear()
         self._ws.clear()
         self.listeners.clear()
         self._stream_listeners.clear()
@@ -307,7 +256,7 @@ class TransportManager:
             return
         conn = self._conns.get(peer.conn_id) if peer.conn_id is not None else None
         if conn is None or conn.closing:
-            conn = self._find(name, peer.host, peer.port)
+            conn = self._conns.find(name, peer.host, peer.port)
         if conn is not None:
             if conn.write(data):
                 self.counters.messages_out[name] += 1
@@ -369,16 +318,6 @@ class TransportManager:
         self.counters.drops["no_listener"] += 1
         self._send_failed(peer)
 
-    def _find(self, name: str, host: str, port: int) -> Connection | None:
-        ids = self._by_addr.get((name, host, port))
-        if not ids:
-            return None
-        for conn_id in reversed(ids):  # the newest connection is the likeliest to be alive
-            conn = self._conns.get(conn_id)
-            if conn is not None and not conn.closing:
-                return conn
-        return None
-
     def _send_failed(self, peer: Peer) -> None:
         if self.on_send_failed is not None:
             try:
@@ -427,9 +366,7 @@ class TransportManager:
                         exc or "timed out", len(queued))
             self._send_failed(peer)
             return
-        if key != conn.addr_key and conn.conn_id in self._conns:
-            conn.dial_key = key
-            self._by_addr.setdefault(key, []).append(conn.conn_id)
+        self._conns.alias(conn, key)
         queued = self._pending.pop(key, [])
         for data in queued:
             if conn.write(data):
@@ -455,27 +392,15 @@ class TransportManager:
             return False
 
     def register(self, conn: Connection) -> Peer:
-        conn_id = self._next_conn_id
-        self._next_conn_id += 1
-        conn.conn_id = conn_id
-        conn.peer = Peer(conn.transport_name, conn.peer.host, conn.peer.port, conn_id)
         conn.last_activity = self.clock()
-        self._conns[conn_id] = conn
-        self._by_addr.setdefault(conn.addr_key, []).append(conn_id)
+        peer = self._conns.add(conn)
         self.counters.connections_opened[conn.transport_name] += 1
-        log.debug("connection %s open", conn.peer)
-        return conn.peer
+        log.debug("connection %s open", peer)
+        return peer
 
     def unregister(self, conn: Connection) -> None:
-        if self._conns.pop(conn.conn_id, None) is None:
+        if not self._conns.remove(conn):
             return
-        for key in (conn.addr_key, conn.dial_key):
-            ids = self._by_addr.get(key) if key is not None else None
-            if ids is not None and key is not None:
-                with contextlib.suppress(ValueError):
-                    ids.remove(conn.conn_id)
-                if not ids:
-                    del self._by_addr[key]
         self.counters.connections_closed[conn.transport_name] += 1
         log.debug("connection %s closed", conn.peer)
         if self.on_connection_lost is not None and not self._stopping:
@@ -503,12 +428,8 @@ class TransportManager:
     def close_idle(self, now: float | None = None) -> int:
         """Close connections idle for ``idle_timeout`` and not pinned; returns how many."""
         now = self.clock() if now is None else now
-        closed = 0
-        for conn in list(self._conns.values()):
-            if conn.pinned_until > now:
-                continue
-            if now - conn.last_activity >= self.idle_timeout:
-                log.debug("closing idle connection %s", conn.peer)
-                conn.close()
-                closed += 1
-        return closed
+        idle = self._conns.idle(now, self.idle_timeout)
+        for conn in idle:
+            log.debug("closing idle connection %s", conn.peer)
+            conn.close()
+        return len(idle)
