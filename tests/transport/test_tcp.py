@@ -111,6 +111,7 @@ async def test_oversize_message_closes_the_connection() -> None:
         assert got.messages.empty()
         lost = await got.next_lost()
         assert lost.transport == "tcp"
+        writer.close()
 
 
 async def test_missing_content_length_closes_the_connection() -> None:
@@ -120,6 +121,7 @@ async def test_missing_content_length_closes_the_connection() -> None:
         assert await read_eof(reader) == b""
         assert manager.stats()["drops"]["framing"] == 1
         assert got.messages.empty()
+        writer.close()
 
 
 async def test_send_without_conn_id_reuses_the_open_connection() -> None:
@@ -155,6 +157,7 @@ async def test_admit_false_refuses_the_connection() -> None:
         assert manager.connections == 0
         assert got.messages.empty()
         assert got.lost.empty()
+        writer.close()
 
 
 async def test_send_dials_a_new_connection_and_reads_the_answer() -> None:
