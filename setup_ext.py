@@ -9,6 +9,7 @@ from setuptools import Extension, setup
 
 EXTENSIONS = [
     ("cext._router", ["cext/_router.pyx"]),
+    ("cext._sipparse", ["cext/_sipparse.pyx"]),
 ]
 
 setup(

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from . import _accel
 from .errors import ParseError
 from .uri import Uri, check_ipv6_reference, parse_hostport, parse_uri
 
@@ -350,7 +351,7 @@ class Via:
         return f"SIP/2.0/{self.transport} {self.host}{port}{render_params(self.params)}"
 
 
-def parse_via(value: str) -> Via:
+def parse_via_py(value: str) -> Via:
     """Parse one via-parm (a single hop; split a Via list with :func:`split_list` first)."""
     text = value.strip(" \t")
     match = _SENT_PROTOCOL.match(text)
@@ -430,7 +431,7 @@ _COMMON_NAME_ADDR = re.compile(
     r"[A-Za-z0-9\-.!%*_+`'~]+)[ \t]*)?<([^<> \t\"]+)>(.*)", re.DOTALL)
 
 
-def parse_name_addr(value: str) -> NameAddr:
+def parse_name_addr_py(value: str) -> NameAddr:
     """Parse name-addr or addr-spec with header parameters (RFC 3261 §20.10, §25.1)."""
     common = _COMMON_NAME_ADDR.fullmatch(value)
     if common is not None:
@@ -480,7 +481,7 @@ _AUTH_PARAM = re.compile(
     re.DOTALL)
 
 
-def parse_credentials(value: str) -> tuple[str, dict[str, str]]:
+def parse_credentials_py(value: str) -> tuple[str, dict[str, str]]:
     """``Digest username="a", realm="b", nc=00000001`` into ("Digest", {name: value}).
 
     Names are lower-cased, quoted values unquoted (RFC 3261 §25.1 credentials / challenge,
@@ -517,7 +518,7 @@ class CSeq:
 _CSEQ = re.compile(r"[ \t]*([0-9]{1,10})[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*")
 
 
-def parse_cseq(value: str) -> CSeq:
+def parse_cseq_py(value: str) -> CSeq:
     match = _CSEQ.fullmatch(value)
     if not match:
         raise ParseError(f"malformed CSeq: {value[:40]!r}")
@@ -525,3 +526,17 @@ def parse_cseq(value: str) -> CSeq:
     if seq >= 2**31:
         raise ParseError("CSeq number must be less than 2**31")
     return CSeq(seq, match.group(2))
+
+
+# The compiled twins (same results and errors: they fall back to the references above).
+parse_via = parse_via_py
+parse_name_addr = parse_name_addr_py
+parse_cseq = parse_cseq_py
+parse_credentials = parse_credentials_py
+if _accel.compiled is not None:
+    _accel.compiled.bind_headers(Via, NameAddr, CSeq, parse_via_py, parse_name_addr_py,
+                                 parse_cseq_py, parse_credentials_py)
+    parse_via = _accel.compiled.parse_via
+    parse_name_addr = _accel.compiled.parse_name_addr
+    parse_cseq = _accel.compiled.parse_cseq
+    parse_credentials = _accel.compiled.parse_credentials

@@ -8,14 +8,14 @@ structured headers are parsed lazily by the message views.
 
 Two implementations give identical results: :func:`split_head_py` below, the reference, and
 ``cext._sipparse.split_head``, a compiled twin used when it is built. ``SIP_PURE=1`` in the
-environment forces the reference (the router's ``ROUTING_PURE`` convention).
+environment forces the reference (the router's ``ROUTING_PURE`` convention); ``_accel`` selects.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
+from . import _accel
 from .errors import ParseError
 from .headers import TOKEN, canonical_name, header_key
 
@@ -87,15 +87,9 @@ def split_head_py(head: bytes) -> tuple[str, list[tuple[str, str]], list[str]]:
     return start, items, keys
 
 
-def _select() -> tuple[SplitHead, str]:
-    if os.environ.get("SIP_PURE", "") not in ("", "0"):
-        return split_head_py, "pure"
-    try:
-        from cext import _sipparse  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return split_head_py, "pure"
-    compiled: SplitHead = _sipparse.split_head
-    return compiled, "compiled"
+split_head: SplitHead = split_head_py
+if _accel.compiled is not None:
+    _accel.compiled.bind_head(_name, split_head_py)
+    split_head = _accel.compiled.split_head
 
-
-split_head, IMPLEMENTATION = _select()
+IMPLEMENTATION = _accel.IMPLEMENTATION

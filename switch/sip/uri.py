@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from . import _accel
 from .errors import ParseError
 
 # scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
@@ -246,8 +247,11 @@ def _header_map(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
 Uri = SipUri | AbsoluteUri
 
 
-def parse_uri(text: str) -> Uri:
-    """Parse a Request-URI or the URI inside a name-addr. Raises :class:`ParseError`."""
+def parse_uri_py(text: str) -> Uri:
+    """Parse a Request-URI or the URI inside a name-addr. Raises :class:`ParseError`.
+
+    The reference; :data:`parse_uri` is this or its compiled twin (see ``_accel``).
+    """
     colon = text.find(":")
     if colon <= 0:
         raise ParseError(f"URI lacks a scheme: {text[:60]!r}")
@@ -319,6 +323,12 @@ def _parse_uri_headers(text: str) -> tuple[tuple[str, str], ...]:
             raise ParseError(f"bad URI header: {item[:60]!r}")
         out.append((name, value))
     return tuple(out)
+
+
+parse_uri = parse_uri_py
+if _accel.compiled is not None:
+    _accel.compiled.bind_uri(SipUri, parse_uri_py)
+    parse_uri = _accel.compiled.parse_uri
 
 
 def parse_sip_uri(text: str) -> SipUri:
