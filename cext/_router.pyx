@@ -639,10 +639,24 @@ cdef class Core:
                 self.qlen[q] += 1
             c.in_bucket = False
             self._bucket_sync(c)
+        for a in self.agents:  # a smaller capacity sheds the newest offers first
+            while a.offers and _load(a) > a.capacity:
+                rid = max(a.offers)
+                self._emit("revoked", ((<Offer>self.offers[rid]).call, a.id, rid,
+                                       "capacity_reduced"))
+                self._drop_offer(rid)
+        freed = []
+        for c in self.calls.values():  # only ring-all may keep several offers per call
+            if self.queues[c.queue][Q_STRAT] != S_RING_ALL:
+                for rid in sorted(c.offers)[1:]:
+                    agent_id = (<Offer>self.offers[rid]).agent.id
+                    freed.append(agent_id)
+                    self._emit("revoked", (c.id, agent_id, rid, "strategy_changed"))
+                    self._drop_offer(rid)
         waiting = sorted((c for c in self.calls.values()
                           if c.agent is None and not c.offers),
                          key=lambda c: (-c.priority, c.seq))
-        self._dispatch([c.id for c in waiting], [], now)
+        self._dispatch([c.id for c in waiting], freed, now)
         return self.out
 
     # ---------------------------------------------------------------- offers lost

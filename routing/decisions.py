@@ -28,7 +28,8 @@ class OfferCall:
 @dataclass(frozen=True, slots=True)
 class OfferRevoked:
     """Stop ringing: the offer is void (``answered_elsewhere``, ``expired``, ``rejected``,
-    ``abandoned``, ``agent_logged_out``, ``agent_unreachable``, ``overflowed``, ``timed_out``)."""
+    ``abandoned``, ``agent_logged_out``, ``agent_unreachable``, ``overflowed``, ``timed_out``,
+    ``capacity_reduced``, ``strategy_changed``)."""
 
     call_id: str
     agent_id: str

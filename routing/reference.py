@@ -178,8 +178,21 @@ class ReferenceRouter:
         s = self.s
         check_reload(s, config)
         s.reload(config)
+        for agent in s.agents:  # a smaller capacity sheds the newest offers first
+            while agent.offers and load_of(agent) > agent.capacity:
+                rid = max(agent.offers)
+                self._out.append(OfferRevoked(s.offers[rid].call, agent.id, rid,
+                                              "capacity_reduced"))
+                s.drop_offer(rid)
+        freed = []
+        for call in s.calls.values():  # only ring-all may keep several offers per call
+            if s.config.queues[call.queue].strategy != "ring_all":
+                for rid in sorted(call.offers)[1:]:
+                    freed.append(s.offers[rid].agent)
+                    self._out.append(OfferRevoked(call.id, freed[-1], rid, "strategy_changed"))
+                    s.drop_offer(rid)
         waiting = sorted((c for c in s.calls.values() if c.waiting), key=lambda c: c.rank)
-        self._dispatch([c.id for c in waiting], [], now)
+        self._dispatch([c.id for c in waiting], freed, now)
 
     # -- call life --------------------------------------------------------------------------
     def _admit(self, call: Call, q: int, now: float, visited: set[int]) -> None:
