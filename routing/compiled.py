@@ -7,21 +7,41 @@ classes in as factories; ``CompiledRouter`` then translates commands into method
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from cext import _router  # ImportError when the extension is not built (see _select)
 from routing import decisions as d
 from routing.commands import (
-    AbandonCall, AcceptOffer, AgentLogin, AgentLogout, AgentSetState, Command, EndCall,
-    EndpointLost, EndpointRestored, EnqueueCall, ExpireOffer, FinishWrapUp, RejectOffer,
-    ReloadConfig, SkillsChanged,
+    AbandonCall,
+    AcceptOffer,
+    AgentLogin,
+    AgentLogout,
+    AgentSetState,
+    Command,
+    EndCall,
+    EndpointLost,
+    EndpointRestored,
+    EnqueueCall,
+    ExpireOffer,
+    FinishWrapUp,
+    RejectOffer,
+    ReloadConfig,
+    SkillsChanged,
 )
 from routing.config import CALLBACK, RoutingConfig, load_config
 from routing.explain import Candidate, Explanation
-from routing.expressions import And, Compare, Expr, Has, Not, Or, parse, skills_of
+from routing.expressions import And, Compare, Expr, Has, Not, parse, skills_of
 from routing.model import (
-    AgentState, AgentView, CallState, CallView, InvalidCommand, InvalidTransition, UnknownAgent,
-    UnknownCall, UnknownName, UnknownQueue,
+    AgentState,
+    AgentView,
+    CallState,
+    CallView,
+    InvalidCommand,
+    InvalidTransition,
+    UnknownAgent,
+    UnknownCall,
+    UnknownName,
+    UnknownQueue,
 )
 from routing.strategies import STRATEGY_CODES
 
@@ -116,7 +136,7 @@ class CompiledRouter:
     compiled = True
 
     def __init__(self, config: RoutingConfig | dict[str, object], *, seed: int = 0) -> None:
-        cfg = load_config(config)  # type: ignore[arg-type]
+        cfg = load_config(config)
         self.config = cfg
         self._core = _router.Core(compile_config(cfg), FACTORIES, seed)
 
@@ -124,59 +144,59 @@ class CompiledRouter:
         c = self._core
         now = float(now)
         if isinstance(command, EnqueueCall):
-            return c.enqueue(command.call_id, command.queue_id, command.tier,  # type: ignore[no-any-return]
+            return c.enqueue(command.call_id, command.queue_id, command.tier,
                              command.caller_id, command.simple, now)
         if isinstance(command, AcceptOffer):
-            return c.accept(command.call_id, command.agent_id, now)  # type: ignore[no-any-return]
+            return c.accept(command.call_id, command.agent_id, now)
         if isinstance(command, RejectOffer | ExpireOffer):
-            return c.reject(command.call_id, command.agent_id, now)  # type: ignore[no-any-return]
+            return c.reject(command.call_id, command.agent_id, now)
         if isinstance(command, EndCall):
-            return c.end_call(command.call_id, now)  # type: ignore[no-any-return]
+            return c.end_call(command.call_id, now)
         if isinstance(command, AbandonCall):
-            return c.abandon(command.call_id, now)  # type: ignore[no-any-return]
+            return c.abandon(command.call_id, now)
         if isinstance(command, AgentLogin):
-            return c.login(command.agent_id, command.ready, now)  # type: ignore[no-any-return]
+            return c.login(command.agent_id, command.ready, now)
         if isinstance(command, AgentLogout):
-            return c.logout(command.agent_id, now)  # type: ignore[no-any-return]
+            return c.logout(command.agent_id, now)
         if isinstance(command, AgentSetState):
-            return c.set_state(command.agent_id, command.state,  # type: ignore[no-any-return]
+            return c.set_state(command.agent_id, command.state,
                                command.reason, now)
         if isinstance(command, EndpointLost):
-            return c.endpoint_lost(command.agent_id, now)  # type: ignore[no-any-return]
+            return c.endpoint_lost(command.agent_id, now)
         if isinstance(command, EndpointRestored):
-            return c.endpoint_restored(command.agent_id, now)  # type: ignore[no-any-return]
+            return c.endpoint_restored(command.agent_id, now)
         if isinstance(command, SkillsChanged):
-            return c.skills_changed(command.agent_id, command.skills,  # type: ignore[no-any-return]
+            return c.skills_changed(command.agent_id, command.skills,
                                     now)
         if isinstance(command, FinishWrapUp):
-            return c.finish_wrap(command.agent_id, now)  # type: ignore[no-any-return]
+            return c.finish_wrap(command.agent_id, now)
         if isinstance(command, ReloadConfig):
             cfg = load_config(command.config)
             out = c.reload(compile_config(cfg), now)
             self.config = cfg
-            return out  # type: ignore[no-any-return]
+            return out
         raise InvalidCommand(f"unsupported command {command!r}")
 
     def tick(self, now: float) -> list[d.Decision]:
-        return self._core.tick(float(now))  # type: ignore[no-any-return]
+        return self._core.tick(float(now))
 
     def next_deadline(self) -> float | None:
-        return self._core.next_deadline()  # type: ignore[no-any-return]
+        return self._core.next_deadline()
 
     def explain(self, call_id: str) -> Explanation:
-        return self._core.explain(call_id)  # type: ignore[no-any-return]
+        return cast(Explanation, self._core.explain(call_id))
 
     def agent(self, agent_id: str) -> AgentView:
-        return self._core.agent_view(agent_id)  # type: ignore[no-any-return]
+        return cast(AgentView, self._core.agent_view(agent_id))
 
     def call(self, call_id: str) -> CallView | None:
-        return self._core.call_view(call_id)  # type: ignore[no-any-return]
+        return cast(CallView | None, self._core.call_view(call_id))
 
     def queue_length(self, queue_id: str) -> int:
-        return self._core.queue_length(queue_id)  # type: ignore[no-any-return]
+        return self._core.queue_length(queue_id)
 
     def agent_ids(self) -> tuple[str, ...]:
-        return self._core.agent_ids()  # type: ignore[no-any-return]
+        return self._core.agent_ids()
 
 
 __all__ = ["CompiledRouter", "compile_config"]

@@ -77,7 +77,7 @@ class ReferenceRouter:
     compiled = False
 
     def __init__(self, config: RoutingConfig | dict[str, object], *, seed: int = 0) -> None:
-        self.s = RouterState(load_config(config), seed)  # type: ignore[arg-type]
+        self.s = RouterState(load_config(config), seed)
         self._out: list[Decision] = []
 
     # -- public API -------------------------------------------------------------------------

@@ -12,8 +12,19 @@ from hypothesis import strategies as st
 
 from routing import CompiledRouter, ReferenceRouter, RoutingError, load_config
 from routing.commands import (
-    AbandonCall, AcceptOffer, AgentLogin, AgentLogout, AgentSetState, EndCall, EndpointLost,
-    EndpointRestored, EnqueueCall, ExpireOffer, FinishWrapUp, RejectOffer, ReloadConfig,
+    AbandonCall,
+    AcceptOffer,
+    AgentLogin,
+    AgentLogout,
+    AgentSetState,
+    EndCall,
+    EndpointLost,
+    EndpointRestored,
+    EnqueueCall,
+    ExpireOffer,
+    FinishWrapUp,
+    RejectOffer,
+    ReloadConfig,
     SkillsChanged,
 )
 from routing.decisions import OfferCall
@@ -65,7 +76,7 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
             "sticky_window": draw(st.sampled_from([0.0, 60.0]))}
 
 
-agent_ids = st.sampled_from(AGENTS + ["ghost"])
+agent_ids = st.sampled_from([*AGENTS, "ghost"])
 call_ids = st.sampled_from(CALLS)
 commands = st.one_of(
     st.builds(AgentLogin, agent_ids, st.booleans()),
@@ -73,7 +84,7 @@ commands = st.one_of(
     st.builds(AgentSetState, agent_ids, st.sampled_from(["ready", "not_ready"]),
               st.sampled_from(["", "lunch"])),
     st.builds(EndpointLost, agent_ids), st.builds(EndpointRestored, agent_ids),
-    st.builds(SkillsChanged, agent_ids, st.lists(st.tuples(st.sampled_from(SKILLS + ["w"]),
+    st.builds(SkillsChanged, agent_ids, st.lists(st.tuples(st.sampled_from([*SKILLS, "w"]),
                                                            st.integers(0, 10)),
                                                  max_size=2).map(tuple)),
     st.builds(EnqueueCall, call_ids, st.sampled_from(["q0", "q1", "q2", "nope"]),
