@@ -102,6 +102,14 @@ def rss_mib(pid: int) -> float:
     return _kib(Path(f"/proc/{pid}/status"), "VmRSS:") / 1024
 
 
+def udp_receive_buffer_errors() -> int:
+    """System-wide UDP datagrams dropped because a socket's receive buffer was full."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()
+             if line.startswith("Udp:")]
+    header, values = lines[0], lines[1]
+    return int(values[header.index("RcvbufErrors")])
+
+
 def pin(pids: list[int], cpus: frozenset[int] | None) -> None:
     if cpus:
         for pid in pids:
@@ -280,6 +288,7 @@ class Step:
     rss_mib: float
     seconds: float
     failures: dict[str, int]
+    udp_rcvbuf_drops: int            # datagrams the kernel dropped (full socket buffers)
 
 
 def run_step(target: Target, scenario: str, rate: int, injection: Path | None,
@@ -287,6 +296,7 @@ def run_step(target: Target, scenario: str, rate: int, injection: Path | None,
     calls = max(1, int(rate * STEP_SECONDS))
     pids = target.pids()
     cpu_before, started = cpu_seconds(pids), time.monotonic()
+    drops_before = udp_receive_buffer_errors()
     result = run_sipp(SippRun(target=target.udp, scenario=SCENARIOS / scenario, calls=calls,
                               rate=rate, transport="udp", injection=injection,
                               time_limit=STEP_SECONDS * 3 + 5, cpus=cpus,
@@ -297,7 +307,8 @@ def run_step(target: Target, scenario: str, rate: int, injection: Path | None,
     ok = result.ok and result.successful == calls and achieved >= ACHIEVED_FRACTION * rate
     return Step(rate, ok, result.successful, result.failed, round(achieved, 1),
                 round(100 * cpu / elapsed, 1), round(pss_mib(target.pids()), 1),
-                round(rss_mib(target.proc.pid), 1), round(elapsed, 2), result.failures)
+                round(rss_mib(target.proc.pid), 1), round(elapsed, 2), result.failures,
+                udp_receive_buffer_errors() - drops_before)
 
 
 def step_search(target: Target, scenario: str, rates: list[int], injection: Path | None,
@@ -308,7 +319,7 @@ def step_search(target: Target, scenario: str, rates: list[int], injection: Path
         step = run_step(target, scenario, rate, injection, cpus)
         steps.append(step)
         log(f"   {target.name} {scenario} {rate}/s -> ok={step.ok} achieved={step.achieved} "
-            f"failed={step.failed} cpu={step.cpu_percent}%")
+            f"failed={step.failed} cpu={step.cpu_percent}% drops={step.udp_rcvbuf_drops}")
         if not step.ok:
             low = best.rate if best else 0
             mid = (low + rate) // 2
@@ -416,5 +427,19 @@ def summarize(record: dict[str, Any]) -> str:
                      + f" | {ratio} |")
     lines.append("")
     lines.append("CPU is the SUT's utime+stime over the passing step divided by its wall time "
-                 "(100 % = one core). Every step is in `bench/results/sipp.json`.")
+                 "(100 % = one core). Every step is in `bench/results/sipp.json`, with "
+                 "`udp_rcvbuf_drops`: datagrams the kernel dropped because a receive buffer was "
+                 "full (SIPp then retransmits after 500 ms, which caps the achieved rate without "
+                 "failing calls).")
+    for scenario in ("register", "options"):
+        ours = _best(record, "switchboard", scenario)
+        if not ours:
+            continue
+        failing = [s for s in ours["steps"] if not s["ok"]]
+        if failing:
+            first = failing[0]
+            lines.append(f"- switchboard {scenario}: first failing step {first['rate']}/s "
+                         f"achieved {first['achieved']}/s with {first['failed']} failed calls, "
+                         f"CPU {first['cpu_percent']} %, "
+                         f"{first.get('udp_rcvbuf_drops', 'n/a')} receive-buffer drops.")
     return "\n".join(lines) + "\n"
