@@ -33,6 +33,7 @@ cdef object _via_fallback = None
 cdef object _name_addr_fallback = None
 cdef object _cseq_fallback = None
 cdef object _credentials_fallback = None
+cdef object _split_list_fallback = None
 cdef object _head_fallback = None
 cdef object _name_resolver = None
 cdef dict _names = {}          # raw field name -> (canonical name, lookup key)
@@ -56,10 +57,11 @@ def bind_uri(sip_uri_cls, fallback):
 
 
 def bind_headers(via_cls, name_addr_cls, cseq_cls, via_fallback, name_addr_fallback,
-                 cseq_fallback, credentials_fallback):
-    """Via, NameAddr, CSeq and the pure parsers of those headers and of credentials."""
+                 cseq_fallback, credentials_fallback, split_list_fallback):
+    """Via, NameAddr, CSeq and the pure parsers of those headers, credentials and lists."""
     global _Via, _NameAddr, _CSeq, _via_fallback, _name_addr_fallback, _cseq_fallback
-    global _credentials_fallback
+    global _credentials_fallback, _split_list_fallback
+    _split_list_fallback = split_list_fallback
     _Via, _NameAddr, _CSeq = via_cls, name_addr_cls, cseq_cls
     _via_fallback, _name_addr_fallback = via_fallback, name_addr_fallback
     _cseq_fallback, _credentials_fallback = cseq_fallback, credentials_fallback
@@ -563,6 +565,66 @@ def parse_credentials(value):
             return creds
     _fallbacks += 1
     return _credentials_fallback(value)
+
+
+# -- comma lists -----------------------------------------------------------------------------
+
+cdef object _fast_split_list(str s):
+    """Split at commas outside quoted strings and <...>; items stripped, empty ones dropped.
+    None for escapes, control characters, non-ASCII or an unclosed quote or bracket."""
+    if not PyUnicode_IS_ASCII(s):
+        return None
+    cdef const unsigned char* p = <const unsigned char*>PyUnicode_DATA(s)
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(s)
+    cdef Py_ssize_t i = 0, a = 0, b, e
+    cdef unsigned char c
+    cdef list out = []
+    while True:
+        if i >= n or p[i] == 44:  # "," or the end closes an item
+            b = a
+            e = i
+            while b < e and (p[b] == 32 or p[b] == 9):
+                b += 1
+            while e > b and (p[e - 1] == 32 or p[e - 1] == 9):
+                e -= 1
+            if e > b:
+                out.append(_sub(s, b, e))
+            if i >= n:
+                return out
+            i += 1
+            a = i
+            continue
+        c = p[i]
+        if c < 32 and c != 9:
+            return None
+        if c == 34:  # quoted-string, no quoted-pairs
+            i += 1
+            while i < n and p[i] != 34:
+                if p[i] == 92 or (p[i] < 32 and p[i] != 9):
+                    return None
+                i += 1
+            if i >= n:
+                return None
+        elif c == 60:  # <...> holds anything but ">"
+            i += 1
+            while i < n and p[i] != 62:
+                if p[i] < 32 and p[i] != 9:
+                    return None
+                i += 1
+            if i >= n:
+                return None
+        i += 1
+
+
+def split_list(value):
+    """Twin of ``switch.sip.headers.split_list``."""
+    global _fallbacks
+    if _enabled and type(value) is str:
+        items = _fast_split_list(value)
+        if items is not None:
+            return items
+    _fallbacks += 1
+    return _split_list_fallback(value)
 
 
 # -- message head -----------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def header_key(name: str) -> str:
 _LIST_ITEM = re.compile(r'(?:[^,"<]+|"(?:[^"\\]|\\.)*"|<[^>]*>)+', re.DOTALL)
 
 
-def split_list(value: str) -> list[str]:
+def split_list_py(value: str) -> list[str]:
     """Split a comma-separated header value, respecting quotes and angle brackets."""
     if '"' not in value and "<" not in value:
         return [item for item in (part.strip() for part in value.split(",")) if item]
@@ -529,13 +529,15 @@ def parse_cseq_py(value: str) -> CSeq:
 
 
 # The compiled twins (same results and errors: they fall back to the references above).
+split_list = split_list_py
 parse_via = parse_via_py
 parse_name_addr = parse_name_addr_py
 parse_cseq = parse_cseq_py
 parse_credentials = parse_credentials_py
 if _accel.compiled is not None:
     _accel.compiled.bind_headers(Via, NameAddr, CSeq, parse_via_py, parse_name_addr_py,
-                                 parse_cseq_py, parse_credentials_py)
+                                 parse_cseq_py, parse_credentials_py, split_list_py)
+    split_list = _accel.compiled.split_list
     parse_via = _accel.compiled.parse_via
     parse_name_addr = _accel.compiled.parse_name_addr
     parse_cseq = _accel.compiled.parse_cseq

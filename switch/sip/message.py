@@ -45,6 +45,9 @@ _DATE = re.compile(
 MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
 # Headers that may appear once only (RFC 4475 §3.3.8 multi01: duplicates get 400).
 _SINGLE = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length")
+# Methods known to be tokens, so the Request-Line check skips the regex for them.
+_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK",
+                      "SUBSCRIBE", "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE"})
 
 
 _T = TypeVar("_T")
@@ -275,7 +278,7 @@ def parse_message(data: bytes, *, datagram: bool = True,
         raise ParseError(f"malformed request line (need Method SP URI SP Version):"
                          f" {start[:80]!r}")
     method, uri_text, version = parts
-    if not TOKEN.match(method):
+    if method not in _METHODS and not TOKEN.match(method):
         raise ParseError(f"request method is not a token: {method[:40]!r}")
     if version != SIP_VERSION:
         version = _check_version(version)
@@ -286,7 +289,7 @@ def parse_message(data: bytes, *, datagram: bool = True,
     if isinstance(uri, SipUri) and uri.headers:
         # RFC 3261 §19.1.5; RFC 4475 §3.1.2.11 (escruri): 400
         raise ParseError("Request-URI must not contain URI headers")
-    return Request(headers=headers, body=body, method=method, uri=uri, version=version)
+    return Request(headers, body, method, uri, version)  # positional: half the cost of keywords
 
 
 def _check_version(version: str) -> str:
@@ -308,7 +311,7 @@ def _parse_status_line(start: str, headers: Headers, body: bytes) -> Response:
         raise ParseError(f"status code out of range: {status}")
     if version != SIP_VERSION:
         version = _check_version(version)
-    return Response(headers=headers, body=body, status=status, reason=reason, version=version)
+    return Response(headers, body, status, reason, version)
 
 
 def _frame_body(headers: Headers, keys: list[str], body: bytes, *, datagram: bool) -> bytes:
