@@ -855,26 +855,35 @@ cdef class Core:
         return self.agent_pos.get(last[0]) if now - last[1] <= self.sticky_window else None
 
     cdef _route_agent(self, Agent a, double now):
-        cdef int n, q, minstep
+        cdef int n, q, minstep, rank = a.tier_rank
         cdef Call best, c
+        cdef long long best_prio = 0, best_seq = 0
+        cdef list qwaiting = self.qwaiting, buckets = self.buckets
+        cdef dict qb
+        cdef tuple key
+        cdef bint trainee = a.trainee
         for n in range(a.capacity):
             if not _free(a):
                 return
             best = None
-            best_key = None
-            for q, minstep in a.qmin.items():
-                if self.qwaiting[q] == 0:
+            for q, minstep in (<dict>a.qmin).items():
+                if <int>qwaiting[q] == 0:
                     continue
-                for key, heap in list((<dict>self.buckets[q]).items()):
-                    if key[0] < minstep or key[1] > a.tier_rank or (a.trainee and not key[2]):
+                qb = buckets[q]
+                empty = None
+                for key, heap in qb.items():
+                    if <int>key[0] < minstep or <int>key[1] > rank or (trainee and not key[2]):
                         continue
                     c = self._top(heap, a)
                     if c is None:
                         if not heap:
-                            del self.buckets[q][key]
+                            empty = key if empty is None else empty
                         continue
-                    if best is None or (-c.priority, c.seq) < best_key:
-                        best, best_key = c, (-c.priority, c.seq)
+                    if best is None or -c.priority < best_prio or (
+                            -c.priority == best_prio and c.seq < best_seq):
+                        best, best_prio, best_seq = c, -c.priority, c.seq
+                if empty is not None:
+                    del qb[empty]
             if best is None:
                 return
             best.explanation = ("agent_available", (a.pos,),
