@@ -174,6 +174,10 @@ class Registrar:
             return RegistrarResult(reply(416))
         if not self.serves_host(uri.host):
             return RegistrarResult(reply(404, "Domain Not Served"))
+        # The AOR of a REGISTER must be a SIP or SIPS URI (RFC 4475 §3.3.4 unksm2 wants 400);
+        # that is the request's syntax, checked before a challenge is spent on it.
+        if not isinstance(request.to.uri, SipUri):
+            return RegistrarResult(reply(400, "Bad Request (To must be a SIP or SIPS URI)"))
         # Step 3: authenticate.
         check = self.auth.check(request, "Authorization", peer.host, now)
         if check.username is None:

@@ -266,8 +266,13 @@ class Endpoint:
             if not vias:
                 raise ParseError("missing Via")
             original = parse_via(vias[0])
-        except ParseError as error:  # nowhere to send an answer (§18.2.2 needs the Via)
-            self.emit(MalformedReceived(peer, error.reason, error.status))
+        except ParseError as error:
+            if not headers.fields("Via"):  # nowhere to send an answer (§18.2.2 needs the Via)
+                self.emit(MalformedReceived(peer, error.reason, error.status))
+                return
+            # A Via that is present but broken (RFC 4475 badinv01) still deserves its 400:
+            # answer the source address, as RFC 3581 would, echoing the raw Via.
+            self._reject(request.method, headers, peer, peer, error)
             return
         via = stamp_via(original, peer)
         if via is not original:
@@ -344,7 +349,9 @@ class Endpoint:
         try:
             via = stamp_via(parse_via(headers.getall("Via")[0]), peer)
         except ParseError:
-            self.emit(MalformedReceived(peer, error.reason, error.status))
+            # The Via itself is broken (RFC 4475 badinv01, badvers): §18.2.2 cannot be
+            # followed, so answer the source address, as RFC 3581 would, echoing the raw Via.
+            self._reject(method, headers, peer, peer, error)
             return
         headers.remove_first("Via")
         headers.prepend("Via", str(via))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from switch.sip.address import Peer
+from switch.sip.address import Listener, Peer
 from switch.sip.endpoint import Endpoint
 from switch.sip.errors import ProtocolError
 from switch.sip.events import (
@@ -359,3 +361,15 @@ def test_transport_error_fails_client_transaction() -> None:
     [event] = h.events()
     assert type(event).__name__ == "TransportFailed" and event.key == key  # type: ignore[union-attr]
     assert h.endpoint.pending == 0
+
+
+@pytest.mark.parametrize("name, status", [("badinv01", 400), ("badvers", 505)])
+def test_request_with_unreadable_via_is_answered_at_its_source(name: str, status: int) -> None:
+    """RFC 4475 §3.1.2.1 and §3.1.2.16 want an answer although the Via cannot be parsed."""
+    data = (Path(__file__).parent / "torture" / "rfc4475" / f"{name}.dat").read_bytes()
+    endpoint = Endpoint()
+    source = Peer("udp", "127.0.0.1", 5555)
+    endpoint.receive(data, source, Listener("udp", "127.0.0.1", 5060), 0.0)
+    ((out, destination),) = endpoint.datagrams_to_send()
+    assert destination == source
+    assert out.startswith(f"SIP/2.0 {status} ".encode())
