@@ -87,7 +87,11 @@ def demo_data() -> dict[str, Any]:
         "node": {"name": "switchboard-demo", "domain": DEMO_DOMAIN, "accept_any_domain": True},
         "listeners": list(DEFAULT_LISTENERS),
         "http": {"listen": DEFAULT_HTTP},
-        "security": {"trusted_sources": ["127.0.0.1/32", "::1/128"]},
+        # MD5 only: JsSIP (our webphone), SIPp and baresip abort on a SHA-256 challenge even
+        # when an MD5 one follows, so a demo meant for any softphone must not offer it.
+        # Production configs choose (examples/switchboard.yaml offers SHA-256 first).
+        "security": {"trusted_sources": ["127.0.0.1/32", "::1/128"],
+                     "digest_algorithms": ["MD5"]},
         "accounts": [
             {"username": u, "password": demo_password(u), "display_name": f"Agent {u}"}
             for u in DEMO_AGENTS
