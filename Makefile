@@ -2,7 +2,9 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-APT_PKGS := sip-tester baresip-core espeak-ng openssl kamailio
+APT_PKGS := sip-tester baresip-core espeak-ng openssl
+# Kamailio is only the benchmarks' peer registrar, so only `make bench` installs it.
+BENCH_APT_PKGS := kamailio
 STAMP   := $(VENV)/.installed
 
 .PHONY: run test test-fast lint typecheck bench build deps apt clean
@@ -20,7 +22,7 @@ build: $(STAMP)
 	$(BIN)/python setup_ext.py build_ext --inplace -q
 
 apt:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PKGS) $(EXTRA_APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -43,7 +45,8 @@ test: deps lint typecheck
 test-fast: build
 	$(BIN)/python -m pytest -q -m "not integration"
 
-bench: deps
+bench:
+	$(MAKE) deps EXTRA_APT_PKGS="$(BENCH_APT_PKGS)"
 	$(BIN)/python -m bench.run
 
 clean:
