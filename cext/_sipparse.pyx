@@ -36,6 +36,10 @@ cdef object _credentials_fallback = None
 cdef object _split_list_fallback = None
 cdef object _head_fallback = None
 cdef object _name_resolver = None
+cdef object _Headers = None
+cdef object _Request = None
+cdef object _Response = None
+cdef object _message_fallback = None
 cdef dict _names = {}          # raw field name -> (canonical name, lookup key)
 cdef Py_ssize_t _NAMES_MAX = 2048
 cdef bint _enabled = True
@@ -46,6 +50,9 @@ cdef str A_SCHEME = "scheme", A_USER = "user", A_PASSWORD = "password", A_HOST =
 cdef str A_PORT = "port", A_PARAMS = "params", A_HEADERS = "headers"
 cdef str A_TRANSPORT = "transport", A_URI = "uri", A_DISPLAY = "display"
 cdef str A_SEQ = "seq", A_METHOD = "method"
+cdef str A_ITEMS = "_items", A_KEYS = "_keys", A_BODY = "body", A_VERSION = "version"
+cdef str A_STATUS = "status", A_REASON = "reason"
+cdef str SIP_VERSION = "SIP/2.0"
 cdef tuple EMPTY = ()
 
 
@@ -629,9 +636,7 @@ def split_list(value):
 
 # -- message head -----------------------------------------------------------------------------
 
-cdef object _fast_split_head(bytes head):
-    cdef const unsigned char* p = head
-    cdef Py_ssize_t n = len(head)
+cdef object _fast_split_head(const unsigned char* p, Py_ssize_t n):
     cdef Py_ssize_t i, ls, le, colon, ne, vs, ve
     cdef unsigned char c
     cdef list items = [], keys = []
@@ -698,8 +703,119 @@ def split_head(head):
     """Twin of ``switch.sip.rawhead.split_head_py``."""
     global _fallbacks
     if _enabled and type(head) is bytes:
-        result = _fast_split_head(head)
+        result = _fast_split_head(<const unsigned char*><bytes>head, len(<bytes>head))
         if result is not None:
             return result
     _fallbacks += 1
     return _head_fallback(head)
+
+
+# -- whole message ----------------------------------------------------------------------------
+
+def bind_message(headers_cls, request_cls, response_cls, fallback):
+    """Headers, Request, Response and the pure ``parse_message``."""
+    global _Headers, _Request, _Response, _message_fallback
+    _Headers, _Request, _Response = headers_cls, request_cls, response_cls
+    _message_fallback = fallback
+
+
+cdef object _fast_message(bytes data, bint datagram, Py_ssize_t max_size):
+    cdef const unsigned char* p = data
+    cdef Py_ssize_t n = len(data)
+    cdef Py_ssize_t idx = -1, i, sp1 = -1, sp2 = -1, blen, length
+    cdef list keys, items
+    cdef str start, method, uri_text, value, reason
+    cdef object body, uri, message
+    cdef int status
+    cdef Py_UCS4 ch
+    if n > max_size or n == 0 or p[0] == 13 or p[0] == 10:
+        return None
+    for i in range(n - 3):
+        if p[i] == 13 and p[i + 1] == 10 and p[i + 2] == 13 and p[i + 3] == 10:
+            idx = i
+            break
+    if idx < 0:
+        return None
+    parts = _fast_split_head(p, idx)
+    if parts is None:
+        return None
+    start, items, keys = parts
+    blen = n - idx - 4
+    # Content-Length frames the body (RFC 3261 §18.3); anything unusual is the reference's
+    count = keys.count("content-length")
+    if count == 0:
+        if not datagram:
+            return None
+        length = blen
+    elif count == 1:
+        value = (<tuple>items[keys.index("content-length")])[1]
+        if not PyUnicode_IS_ASCII(value) or len(value) == 0 or len(value) > 10:
+            return None
+        length = 0
+        for ch in value:
+            if ch < 48 or ch > 57:
+                return None
+            length = length * 10 + (<Py_ssize_t>ch - 48)
+        if length > blen:
+            return None
+    else:
+        return None
+    body = data[idx + 4:idx + 4 + length]
+    headers = _Headers.__new__(_Headers)
+    _set(headers, A_ITEMS, items)
+    _set(headers, A_KEYS, keys)
+    p = <const unsigned char*>PyUnicode_DATA(start)
+    n = PyUnicode_GET_LENGTH(start)
+    if n >= 4 and (p[0] | 32) == 115 and (p[1] | 32) == 105 and (p[2] | 32) == 112 and p[3] == 47:
+        # Status-Line = SIP-Version SP 3DIGIT SP Reason-Phrase
+        if n < 12 or start[:8] != SIP_VERSION + " " or p[11] != 32:
+            return None
+        status = 0
+        for i in range(8, 11):
+            if p[i] < 48 or p[i] > 57:
+                return None
+            status = status * 10 + (p[i] - 48)
+        if status < 100 or status > 699:
+            return None
+        message = _Response.__new__(_Response)
+        _set(message, A_HEADERS, headers)
+        _set(message, A_BODY, body)
+        _set(message, A_STATUS, status)
+        _set(message, A_REASON, _sub(start, 12, n))
+        _set(message, A_VERSION, SIP_VERSION)
+        return message
+    # Request-Line = Method SP Request-URI SP SIP-Version (exactly one SP each)
+    for i in range(n):
+        if p[i] == 32:
+            if sp1 < 0:
+                sp1 = i
+            elif sp2 < 0:
+                sp2 = i
+            else:
+                return None
+    if sp1 <= 0 or sp2 < 0 or n - sp2 - 1 != 7 or start[sp2 + 1:] != SIP_VERSION:
+        return None
+    for i in range(sp1):
+        if not TOKEN_CH[p[i]]:
+            return None
+    uri = _fast_sip_uri(_sub(start, sp1 + 1, sp2))
+    if uri is None:
+        return None
+    message = _Request.__new__(_Request)
+    _set(message, A_HEADERS, headers)
+    _set(message, A_BODY, body)
+    _set(message, A_METHOD, _sub(start, 0, sp1))
+    _set(message, A_URI, uri)
+    _set(message, A_VERSION, SIP_VERSION)
+    return message
+
+
+def parse_message(data, *, bint datagram=True, Py_ssize_t max_size=65535):
+    """Twin of ``switch.sip.message.parse_message``."""
+    global _fallbacks
+    if _enabled and type(data) is bytes:
+        message = _fast_message(data, datagram, max_size)
+        if message is not None:
+            return message
+    _fallbacks += 1
+    return _message_fallback(data, datagram=datagram, max_size=max_size)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
+from . import _accel
 from .errors import ParseError
 from .headers import (
     TOKEN,
@@ -254,9 +255,10 @@ def _split_message(data: bytes) -> tuple[bytes, bytes]:
     raise ParseError("message lacks the blank line that ends the headers")
 
 
-def parse_message(data: bytes, *, datagram: bool = True,
-                  max_size: int = MAX_MESSAGE_SIZE) -> Request | Response:
-    """Parse one complete SIP message.
+def parse_message_py(data: bytes, *, datagram: bool = True,
+                     max_size: int = MAX_MESSAGE_SIZE) -> Request | Response:
+    """Parse one complete SIP message (the reference; :data:`parse_message` may be its
+    compiled twin, see ``_accel``).
 
     Over a datagram, octets past Content-Length are discarded and a missing Content-Length
     means "the rest of the packet" (RFC 3261 §18.3); a body shorter than Content-Length is an
@@ -290,6 +292,12 @@ def parse_message(data: bytes, *, datagram: bool = True,
         # RFC 3261 §19.1.5; RFC 4475 §3.1.2.11 (escruri): 400
         raise ParseError("Request-URI must not contain URI headers")
     return Request(headers, body, method, uri, version)  # positional: half the cost of keywords
+
+
+parse_message = parse_message_py
+if _accel.compiled is not None:
+    _accel.compiled.bind_message(Headers, Request, Response, parse_message_py)
+    parse_message = _accel.compiled.parse_message
 
 
 def _check_version(version: str) -> str:

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from switch.sip import _accel, headers, rawhead, uri
+from switch.sip import _accel, headers, message, rawhead, uri
 from switch.sip.errors import ParseError
 from switch.sip.message import _split_message, parse_message
 
@@ -36,6 +36,8 @@ FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "parse_cseq": headers.parse_cseq,
     "parse_credentials": headers.parse_credentials,
     "split_list": headers.split_list,
+    "parse_message": message.parse_message,
+    "parse_stream_message": lambda data: message.parse_message(data, datagram=False),
 }
 
 compiled_only = pytest.mark.skipif(_accel.compiled is None,
@@ -56,6 +58,11 @@ def _outcome(func: Callable[[Any], Any], arg: Any) -> tuple[str, Any]:
         value = func(arg)
     except ParseError as exc:
         return "error", (type(exc), exc.reason, exc.status)
+    if isinstance(value, message.Message):
+        # messages compare by identity: compare what they hold
+        fields = {k: v for k, v in vars(value).items() if k != "headers"}
+        return "ok", (type(value), fields, list(value.headers), value.headers._keys,
+                      value.serialize())
     return "ok", (type(value), value, repr(value))
 
 
@@ -103,6 +110,16 @@ HEADER_FUNCTIONS = {
     "CSeq": ("parse_cseq",), "Authorization": ("parse_credentials",),
     "Proxy-Authorization": ("parse_credentials",), "WWW-Authenticate": ("parse_credentials",),
 }
+
+
+@compiled_only
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_torture_messages(case: Any) -> None:
+    data = case.data()
+    for variant in (data, data.replace(b"\r\n", b"\n"), b"\r\n" + data, data[:-3],
+                    data + b"junk"):
+        assert_same("parse_message", variant)
+        assert_same("parse_stream_message", variant)
 
 
 @compiled_only
@@ -176,7 +193,7 @@ CREDENTIALS = st.builds(
 @given(value=st.one_of(SIP_TEXT, URIS, VIAS, NAME_ADDRS, CSEQS, CREDENTIALS))
 def test_generated_values(value: str) -> None:
     for name in FUNCTIONS:
-        if name != "split_head":
+        if name not in ("split_head", "parse_message", "parse_stream_message"):
             assert_same(name, value)
 
 
@@ -191,11 +208,19 @@ LINE_ENDS = st.sampled_from(["\r\n", "\r\n", "\r\n", "\n", "\r", "\r\n "])
 
 @compiled_only
 @EXAMPLES
-@given(start=st.sampled_from(["INVITE sip:a@b SIP/2.0", "SIP/2.0 200 OK", "", " x"]),
+@given(start=st.sampled_from(["INVITE sip:a@b SIP/2.0", "SIP/2.0 200 OK", "", " x",
+                              "SIP/2.0 99 Low", "SIP/2.0 200", "sip/2.0 180 Ringing",
+                              "OPTIONS sip:a@b SIP/2.0 ", "OPTIONS  sip:a@b SIP/2.0",
+                              "BYE <sip:a@b> SIP/2.0", "INFO sip:a@b SIP/3.0", "X@ sip:b SIP/2.0"]),
        lines=st.lists(st.tuples(FIELD_LINES, LINE_ENDS), max_size=8))
 def test_generated_heads(start: str, lines: list[tuple[str, str]]) -> None:
     text = start + "".join(end + line for line, end in lines)
-    assert_same("split_head", text.encode("utf-8", "surrogateescape"))
+    head = text.encode("utf-8", "surrogateescape")
+    assert_same("split_head", head)
+    for body in (b"", b"\r\n\r\nv=0\r\n", b"\r\nContent-Length: 5\r\n\r\nv=0\r\n",
+                 b"\r\nl: 2\r\n\r\nv=0\r\n"):
+        assert_same("parse_message", head + body)
+        assert_same("parse_stream_message", head + body)
 
 
 @compiled_only
