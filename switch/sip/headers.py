@@ -52,7 +52,18 @@ _NOT_LIST = frozenset({
 })
 
 
-_LOOKUP_CACHE: dict[str, str] = {}
+class _KeyCache(dict[str, str]):
+    """name -> lookup key; a hit is one C-level dict lookup, a miss computes (bounded: names
+    come from the network)."""
+
+    def __missing__(self, name: str) -> str:
+        key = canonical_name(name).lower()
+        if len(self) < 4096:
+            self[name] = key
+        return key
+
+
+_LOOKUP_CACHE = _KeyCache()
 
 
 def canonical_name(name: str) -> str:
@@ -66,12 +77,7 @@ def canonical_name(name: str) -> str:
 
 def header_key(name: str) -> str:
     """The lookup key of a header name: its canonical name, lower-cased (cached)."""
-    key = _LOOKUP_CACHE.get(name)
-    if key is None:
-        key = canonical_name(name).lower()
-        if len(_LOOKUP_CACHE) < 4096:  # bounded: names come from the network
-            _LOOKUP_CACHE[name] = key
-    return key
+    return _LOOKUP_CACHE[name]
 
 
 # One list element: runs of anything but , " < plus whole quoted strings and <...> spans.
@@ -221,7 +227,7 @@ class Headers:
         return len(self._items)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and header_key(name) in self._keys
+        return isinstance(name, str) and _LOOKUP_CACHE[name] in self._keys
 
     def __repr__(self) -> str:
         return f"Headers({self._items!r})"
@@ -231,22 +237,22 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         self._items.append((canonical_name(name), value))
-        self._keys.append(header_key(name))
+        self._keys.append(_LOOKUP_CACHE[name])
 
     def prepend(self, name: str, value: str) -> None:
         self._items.insert(0, (canonical_name(name), value))
-        self._keys.insert(0, header_key(name))
+        self._keys.insert(0, _LOOKUP_CACHE[name])
 
     def get(self, name: str) -> str | None:
         """First field value of ``name`` (raw, unsplit), or None."""
         try:
-            return self._items[self._keys.index(header_key(name))][1]
+            return self._items[self._keys.index(_LOOKUP_CACHE[name])][1]
         except ValueError:
             return None
 
     def fields(self, name: str) -> list[str]:
         """Every field line of ``name``, unsplit."""
-        key = header_key(name)
+        key = _LOOKUP_CACHE[name]
         keys = self._keys
         if keys.count(key) == 1:
             return [self._items[keys.index(key)][1]]
@@ -254,8 +260,13 @@ class Headers:
 
     def getall(self, name: str) -> list[str]:
         """Every value of ``name``; comma lists are split unless the header is not a list."""
-        values = self.fields(name)
-        if header_key(name) in _NOT_LIST:
+        key = _LOOKUP_CACHE[name]
+        keys = self._keys
+        if keys.count(key) == 1:
+            values = [self._items[keys.index(key)][1]]
+        else:
+            values = [value for k, (_, value) in zip(keys, self._items, strict=True) if k == key]
+        if key in _NOT_LIST:
             return values
         out: list[str] = []
         for value in values:
@@ -265,7 +276,7 @@ class Headers:
     def set(self, name: str, value: str) -> None:
         """Replace every field of ``name`` by one, at the position of the first."""
         cname = canonical_name(name)
-        key = header_key(name)
+        key = _LOOKUP_CACHE[name]
         if key not in self._keys:
             self._items.append((cname, value))
             self._keys.append(key)
@@ -277,14 +288,14 @@ class Headers:
         self._keys = [self._keys[j] for j in keep]
 
     def remove(self, name: str) -> None:
-        key = header_key(name)
+        key = _LOOKUP_CACHE[name]
         keep = [j for j, k in enumerate(self._keys) if k != key]
         self._items = [self._items[j] for j in keep]
         self._keys = [self._keys[j] for j in keep]
 
     def remove_first(self, name: str) -> str | None:
         """Remove the first value of a list header (e.g. the top Via) and return it."""
-        key = header_key(name)
+        key = _LOOKUP_CACHE[name]
         try:
             i = self._keys.index(key)
         except ValueError:

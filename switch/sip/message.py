@@ -113,24 +113,24 @@ class Message:
 
     @cached_property
     def cseq(self) -> CSeq:
-        value = self._single("CSeq")
+        value = self._single("CSeq", "cseq")
         return parse_cseq(value)
 
     @cached_property
     def call_id(self) -> str:
         # callid = word [ "@" word ]; no LWS inside
-        value = self._single("Call-ID").strip(" \t")
+        value = self._single("Call-ID", "call-id").strip(" \t")
         if not value or " " in value or "\t" in value:
             raise ParseError("malformed Call-ID")
         return value
 
     @cached_property
     def from_(self) -> NameAddr:
-        return parse_name_addr(self._single("From"))
+        return parse_name_addr(self._single("From", "from"))
 
     @cached_property
     def to(self) -> NameAddr:
-        return parse_name_addr(self._single("To"))
+        return parse_name_addr(self._single("To", "to"))
 
     @cached_property
     def contacts(self) -> list[NameAddr]:
@@ -160,13 +160,16 @@ class Message:
             return []
         return parse_multipart(value, self.body)
 
-    def _single(self, name: str) -> str:
-        values = self.headers.fields(name)
-        if not values:
+    def _single(self, name: str, key: str) -> str:
+        """The one field of ``name`` (lookup ``key``); ParseError if missing or repeated."""
+        headers = self.headers
+        keys = headers._keys
+        count = keys.count(key)
+        if count == 1:
+            return headers._items[keys.index(key)][1]
+        if not count:
             raise ParseError(f"missing {name}")
-        if len(values) > 1:
-            raise ParseError(f"more than one {name} header")
-        return values[0]
+        raise ParseError(f"more than one {name} header")
 
     def validate(self) -> None:
         """Check the headers every element relies on; raise ParseError with status to answer."""
