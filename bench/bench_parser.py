@@ -237,6 +237,10 @@ def main() -> dict[str, Any]:
     return results
 
 
+def _count(value: int | None) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
 def summarize(record: dict[str, Any]) -> str:
     res = record["results"]
     labels = [label for label in ("compiled", "pure") if label in res]
@@ -249,7 +253,7 @@ def summarize(record: dict[str, Any]) -> str:
         rows = [res[label][kind] for label in labels]
         lines.append(f"| {kind.upper()} | {rows[0]['bytes']} | "
                      + " | ".join(f"{row['ours_msgs_per_s']:,}" for row in rows)
-                     + f" | {rows[0].get('sippy_msgs_per_s', 'n/a')} | "
+                     + f" | {_count(rows[0].get('sippy_msgs_per_s'))} | "
                      + " | ".join(f"{row.get('ratio', 'n/a')}" for row in rows) + " |")
     return "\n".join(lines) + "\n"
 
