@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import gc
 import logging
 import secrets
 import socket
@@ -51,6 +52,8 @@ log = logging.getLogger("switch.node")
 # Grace for unfinished transactions after the node stops accepting work; with HTTP and
 # transport shutdown the whole stop stays well under the 5 s promised for SIGTERM.
 DRAIN_SECONDS = 2.0
+# First-generation threshold of the cyclic garbage collector (CPython's default is 700).
+GC_GEN0_THRESHOLD = 10_000
 
 
 def make_ha1_lookup(config: SwitchConfig) -> Any:
@@ -87,6 +90,20 @@ def _log_event(event: object) -> None:
                  event.call_id, event.user or event.source, event.number, event.target)
     elif log.isEnabledFor(logging.DEBUG):
         log.debug("%s", event)
+
+
+def _tune_gc() -> None:
+    """Keep the cyclic garbage collector off the message path.
+
+    Everything built at start-up (config, FastAPI app, modules) lives as long as the process:
+    ``gc.freeze()`` moves it out of the collector's sight, so full collections no longer walk
+    it. A larger first-generation threshold makes young collections rarer; each message
+    allocates a few hundred objects that are nearly all freed by reference counting.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 class _Uvicorn(uvicorn.Server):
@@ -303,6 +320,7 @@ class Node:
         """Bind everything; return the ready record with the real (port-0 resolved) addresses."""
         self.listeners = await self.transports.start(listeners)
         await self._start_http()
+        _tune_gc()
         return {"event": "ready", "sip": [str(item) for item in self.listeners],
                 "http": self.http_url, "version": self.version}
 

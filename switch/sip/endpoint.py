@@ -95,6 +95,14 @@ class Endpoint:
         self._awaiting_ack: dict[tuple[str, str, str, int], ServerInvite] = {}
         self._heap: list[tuple[float, int, Transaction, Input]] = []
         self._order = itertools.count()
+        # Completed non-INVITE server transactions over UDP (§17.2.2): until Timer J their
+        # only job is to answer a retransmitted request with the last response. They are kept
+        # as key -> (response bytes, destination), not as transaction objects holding parsed
+        # messages: at thousands of requests a second, 64*T1 of full objects is hundreds of
+        # thousands of live objects and long garbage-collector pauses. Timer J has one
+        # duration, so deadlines arrive in order and a FIFO replaces the heap.
+        self._absorbing: dict[str, tuple[bytes, Peer]] = {}
+        self._absorb_until: deque[tuple[float, str]] = deque()
         self._outbox: list[tuple[bytes, Peer]] = []
         self._events: deque[Event] = deque()
 
@@ -111,14 +119,18 @@ class Endpoint:
     def get_timer(self) -> float | None:
         """Absolute deadline of the earliest armed timer, or None."""
         heap = self._heap
+        earliest = self._absorb_until[0][0] if self._absorb_until else None
         while heap:
             deadline, _, tx, timer = heap[0]
             if tx.deadlines.get(timer) == deadline:
-                return deadline
+                return deadline if earliest is None or deadline < earliest else earliest
             heapq.heappop(heap)  # stopped, re-armed or terminated since it was pushed
-        return None
+        return earliest
 
     def handle_timer(self, now: float) -> None:
+        fifo, absorbing = self._absorb_until, self._absorbing
+        while fifo and fifo[0][0] <= now:  # Timer J of completed UDP NISTs
+            absorbing.pop(fifo.popleft()[1], None)
         heap = self._heap
         while heap and heap[0][0] <= now:
             deadline, _, tx, timer = heapq.heappop(heap)
@@ -135,6 +147,13 @@ class Endpoint:
         self._events.append(event)
 
     def schedule(self, tx: Transaction, timer: Input, deadline: float) -> None:
+        if timer is Input.TIMER_J and isinstance(tx, ServerNonInvite) \
+                and tx.last_wire is not None and self._server.get(tx.key) is tx:
+            # The NIST entered Completed (§17.2.2): keep only what absorbing needs.
+            del self._server[tx.key]
+            self._absorbing[tx.key] = (tx.last_wire, tx.peer)
+            self._absorb_until.append((deadline, tx.key))
+            return
         heapq.heappush(self._heap, (deadline, next(self._order), tx, timer))
 
     def terminated(self, tx: Transaction) -> None:
@@ -150,12 +169,20 @@ class Endpoint:
     # Introspection
 
     def transaction(self, key: str) -> Transaction | None:
+        """The live transaction object (a completed UDP NIST has none: see ``state_of``)."""
         return self._client.get(key) or self._server.get(key)
+
+    def state_of(self, key: str) -> State | None:
+        """The §17 state of transaction ``key``, or None once it has terminated."""
+        tx = self.transaction(key)
+        if tx is not None:
+            return tx.state
+        return State.COMPLETED if key in self._absorbing else None
 
     @property
     def pending(self) -> int:
         """Transactions not yet terminated (the driver waits for 0 on a graceful close)."""
-        return len(self._client) + len(self._server)
+        return len(self._client) + len(self._server) + len(self._absorbing)
 
     @property
     def unfinished(self) -> int:
@@ -204,8 +231,12 @@ class Endpoint:
         A non-100 response without a To tag gets the transaction's tag (§8.2.6.2). A 2xx to
         INVITE is retransmitted by the core until the ACK arrives (§13.3.1.4, RFC 6026).
         """
-        tx = self._server.get(server_key(request))
+        key = server_key(request)
+        tx = self._server.get(key)
         if tx is None:
+            if key in self._absorbing:
+                raise ProtocolError(f"ServerNonInvite cannot send a response in state"
+                                    f" Completed (transaction {key})")
             raise ProtocolError(f"no server transaction for {request.method}"
                                 f" {request.call_id}: it terminated or was never received")
         if response.status > 100:
@@ -292,6 +323,10 @@ class Endpoint:
         existing = self._server.get(key)
         if existing is not None:
             existing.receive_request(request, now)  # a retransmission (§17.2.3)
+            return
+        absorbed = self._absorbing.get(key)
+        if absorbed is not None:
+            self._outbox.append(absorbed)  # §17.2.2: Completed resends the final response
             return
         if self.draining and request.to.tag is None and request.method != "CANCEL":
             refuse = make_response(request, 503, to_tag=new_tag(),

@@ -60,6 +60,7 @@ class TransportManager:
                  max_pending_per_peer: int = 64,
                  write_buffer_limit: int = 1 << 20,
                  tls_handshake_timeout: float = 10.0,
+                 udp_buffer: int = 4 << 20,
                  clock: Callable[[], float] = time.time) -> None:
         self.on_message = on_message
         self.admit = admit
@@ -74,6 +75,9 @@ class TransportManager:
         self.max_pending_per_peer = max_pending_per_peer
         self.write_buffer_limit = write_buffer_limit
         self.tls_handshake_timeout = tls_handshake_timeout
+        # Kernel buffer of each UDP socket: the default (~200 KiB, a few hundred datagrams)
+        # overflows during any short pause of the loop at thousands of messages a second.
+        self.udp_buffer = udp_buffer
         self.clock = clock
         self.counters = Counters()
         self.listeners: list[Listener] = []
@@ -114,10 +118,11 @@ class TransportManager:
     async def _bind(self, loop: asyncio.AbstractEventLoop, item: Listener) -> Listener:
         family = socket.AF_INET6 if is_ipv6(item.host) else socket.AF_INET
         if item.transport == "udp":
+            sock = _udp_socket(family, item.host, item.port, self.udp_buffer)
             transport, protocol = await loop.create_datagram_endpoint(
                 lambda: UdpEndpoint(item, self.on_message, self.admit, self.counters,
                                     self.max_message),
-                local_addr=(item.host, item.port), family=family)
+                sock=sock)
             real = Listener("udp", item.host, transport.get_extra_info("sockname")[1])
             protocol.listener = real
             self._udp.append(protocol)
@@ -433,3 +438,24 @@ class TransportManager:
             log.debug("closing idle connection %s", conn.peer)
             conn.close()
         return len(idle)
+
+
+def _udp_socket(family: int, host: str, port: int, buffer: int) -> socket.socket:
+    """A bound non-blocking UDP socket with ``buffer`` octets of kernel buffer each way (the
+    kernel caps it at net.core.rmem_max/wmem_max; a smaller grant is logged, not fatal)."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if buffer > 0:
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, option, buffer)
+            granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            if granted < buffer:  # Linux reports twice the value it accepted
+                log.info("UDP receive buffer on %s:%s is %d octets (asked %d; raise "
+                         "net.core.rmem_max for more)", host, port, granted, buffer)
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

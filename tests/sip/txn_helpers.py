@@ -116,8 +116,8 @@ class Harness:
         self._collect()
 
     def state(self, key: str) -> State:
-        tx = self.endpoint.transaction(key)
-        return State.TERMINATED if tx is None else tx.state
+        state = self.endpoint.state_of(key)
+        return State.TERMINATED if state is None else state
 
     def take(self) -> list[tuple[Request | Response, Peer]]:
         self._collect()
