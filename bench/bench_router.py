@@ -43,17 +43,17 @@ def build_config(agents: int, skills: int, queues: int, seed: int = 7) -> Any:
 
 
 def prepare(router_cls: Any, cfg: Any, calls: int, seed: int = 11) -> tuple[Any, list[str]]:
-    """Log everyone in, enqueue ``calls`` calls, accept every offer: all agents busy."""
+    """Enqueue ``calls`` calls, then log everyone in and accept every offer: all busy."""
     rnd = random.Random(seed)
     r = router_cls(cfg, seed=1)
-    for a in cfg.agents:
-        r.handle(AgentLogin(a.id), 0.0)
-    connected = []
     queue_ids = [q.id for q in cfg.queues]
     for i in range(calls):
-        for d in r.handle(EnqueueCall(f"c{i}", rnd.choice(queue_ids)), 1.0 + i * 1e-4):
+        r.handle(EnqueueCall(f"c{i}", rnd.choice(queue_ids)), i * 1e-4)
+    connected = []
+    for a in cfg.agents:
+        for d in r.handle(AgentLogin(a.id), 50.0):
             if isinstance(d, OfferCall):
-                r.handle(AcceptOffer(d.call_id, d.agent_id), 1.0 + i * 1e-4)
+                r.handle(AcceptOffer(d.call_id, d.agent_id), 50.0)
                 connected.append(d.call_id)
     return r, connected
 
@@ -120,13 +120,13 @@ def main() -> dict[str, Any]:
     if CompiledRouter is None:
         raise RuntimeError("cext._router is not built: run `make build`")
     full = run_core(CompiledRouter, 20_000, 2_000, 120_000, 20_000, trace_memory=True)
-    small_c = run_core(CompiledRouter, 2_000, 2_000, 12_000, 10_000)
-    small_r = run_core(ReferenceRouter, 2_000, 2_000, 12_000, 200)
+    small_c = run_core(CompiledRouter, 1_000, 2_000, 6_000, 1_000)
+    small_r = run_core(ReferenceRouter, 1_000, 2_000, 6_000, 200)
     scaling = []
     for n in (1_000, 3_000, 10_000, 30_000, 100_000):
         row = run_core(CompiledRouter, n, 2_000, n + min(5 * n, 100_000), 10_000)
         scaling.append(row)
-    ref_scaling = [run_core(ReferenceRouter, 1_000, 2_000, 6_000, 100), small_r]
+    ref_scaling = [run_core(ReferenceRouter, 300, 2_000, 1_800, 200), small_r]
     plot(scaling, ref_scaling)
     return {"full_compiled": full, "small_compiled": small_c, "small_reference": small_r,
             "speedup_small": round(small_c["decisions_per_s"] / small_r["decisions_per_s"], 1),
