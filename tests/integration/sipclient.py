@@ -188,6 +188,9 @@ class SipConnection:
                 chunk = self._sock.recv(65535)
             except TimeoutError:
                 return None
+            except ConnectionResetError:
+                # a refused connection (e.g. a banned source) is reset by the node: no answer
+                return None
             if not chunk:
                 return None
             self._buffer += chunk
