@@ -40,10 +40,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: deps lint typecheck
-	SIP_REQUIRE_COMPILED=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+	SIP_REQUIRE_COMPILED=1 ROUTING_REQUIRE_COMPILED=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: build
-	SIP_REQUIRE_COMPILED=1 $(BIN)/python -m pytest -q -m "not integration"
+	SIP_REQUIRE_COMPILED=1 ROUTING_REQUIRE_COMPILED=1 $(BIN)/python -m pytest -q -m "not integration"
 
 bench:
 	$(MAKE) deps EXTRA_APT_PKGS="$(BENCH_APT_PKGS)"
