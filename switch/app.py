@@ -128,6 +128,8 @@ class Node:
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
         self._probes: dict[str, int] = {}  # endpoint transaction key -> qualify probe id
+        self._date_second = -1
+        self._date_text = ""
         self._http_task: asyncio.Task[None] | None = None
         self._http: _Uvicorn | None = None
         self._build()
@@ -219,8 +221,7 @@ class Node:
         if isinstance(event, sip_events.RequestReceived):
             request = event.request
             # Only REGISTER answers carry a Date (RFC 3261 §10.3 step 8); skip the work else.
-            date = email.utils.formatdate(now, usegmt=True) if request.method == "REGISTER" \
-                else None
+            date = self._date(now) if request.method == "REGISTER" else None
             decision = self.policy.handle(request, event.peer, now, date=date)
             if decision.response is not None:
                 self.driver.respond(request, decision.response)
@@ -241,6 +242,14 @@ class Node:
             log.debug("malformed message from %s: %s (%s)", event.peer, event.reason,
                       event.status)
         self._arm_timer()
+
+    def _date(self, now: float) -> str:
+        """RFC 1123 Date text for ``now``, formatted once per second."""
+        second = int(now)
+        if second != self._date_second:
+            self._date_second = second
+            self._date_text = email.utils.formatdate(second, usegmt=True)
+        return self._date_text
 
     def _publish_all(self, events: list[Any] | Any, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -263,6 +272,11 @@ class Node:
         deadline = min(deadlines) if deadlines and not self._stopped.is_set() else None
         if deadline == self._armed_for and (deadline is None or self._timer is not None):
             return  # the usual case on the message path: nothing changed, no loop churn
+        if deadline is not None and self._timer is not None and self._armed_for is not None \
+                and self._armed_for <= deadline:
+            # A refresh moved the earliest deadline later: the armed timer fires early, finds
+            # nothing due and re-arms, instead of a cancel and a new loop timer per REGISTER.
+            return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -35,7 +35,8 @@ from .registrar.registrar import Authenticator, FailureBan, Registrar, local_tag
 from .sip.address import Peer
 from .sip.errors import ParseError
 from .sip.headers import split_list
-from .sip.message import Request, Response, make_response
+from .sip.message import Request, Response
+from .sip.reply import reply
 from .sip.uri import SipUri
 
 # Every method of RFC 3261 and its common extensions; others are 501 (§8.2.1).
@@ -220,8 +221,8 @@ class Policy:
 
     def _reply(self, request: Request, status: int, reason: str | None = None,
                extra: list[tuple[str, str]] | None = None) -> Response:
-        return make_response(request, status, reason, to_tag=local_tag(request, self.secret),
-                             extra=extra)
+        return reply(request, status, reason, to_tag=local_tag(request, self.secret),
+                     extra=extra)
 
     def _answer(self, request: Request, status: int, reason: str | None = None,
                 extra: list[tuple[str, str]] | None = None) -> Decision:

@@ -27,7 +27,8 @@ from typing import Protocol
 from ..config import RegistrarSection
 from ..sip.address import Peer
 from ..sip.errors import ParseError
-from ..sip.message import Request, Response, make_response
+from ..sip.message import Request, Response
+from ..sip.reply import reply as build_reply
 from ..sip.uri import SipUri
 from .locations import (
     BindingEvent,
@@ -166,7 +167,7 @@ class Registrar:
 
         def reply(status: int, reason: str | None = None,
                   extra: list[tuple[str, str]] | None = None) -> Response:
-            return make_response(request, status, reason, to_tag=tag, extra=extra)
+            return build_reply(request, status, reason, to_tag=tag, extra=extra)
 
         # Step 1: the Request-URI names a domain we serve.
         uri = request.uri

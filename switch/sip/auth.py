@@ -205,13 +205,13 @@ class DigestChallenger:
             hmac.digest(key, b"opaque\0" + realm.encode(), "sha256")[:12]).decode()
             for key in self._keys]
         self.opaque = self._opaques[0]
+        self._mac_prefix = b"nonce\0" + realm.encode() + b"\0"
         self._dummy_ha1 = hmac.digest(secret, b"dummy-ha1\0" + realm.encode(), "sha256").hex()
 
     # -- nonces ---------------------------------------------------------------------------------
 
     def _mac(self, key: bytes, payload: bytes) -> bytes:
-        msg = b"nonce\0" + self.realm.encode() + b"\0" + payload
-        return hmac.digest(key, msg, "sha256")[:_NONCE_MAC_LEN]
+        return hmac.digest(key, self._mac_prefix + payload, "sha256")[:_NONCE_MAC_LEN]
 
     def make_nonce(self, now: float) -> str:
         self._counter = (self._counter + 1) % (1 << 48)
@@ -234,7 +234,10 @@ class DigestChallenger:
         if len(raw) != _NONCE_RAW_LEN:
             return None
         payload, mac = raw[:_NONCE_LAYOUT.size], raw[_NONCE_LAYOUT.size:]
-        if not any(hmac.compare_digest(mac, self._mac(key, payload)) for key in self._keys):
+        for key in self._keys:
+            if hmac.compare_digest(mac, self._mac(key, payload)):
+                break
+        else:
             return None
         issued_ms: int = _NONCE_LAYOUT.unpack(payload)[0]
         return issued_ms

@@ -30,8 +30,16 @@ class AuthError(ParseError):
 
 
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN_CHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_TOKEN = re.compile(_TOKEN_CHARS)
 _WS = " \t\r\n"
+# The everyday shape of one parameter, matched in one step: name BWS "=" BWS (quoted-string /
+# token) BWS, then "," or the end. Anything else (a new challenge, bad quoting, junk) is left
+# to the character scanner below, which gives the precise error.
+_PARAM_FAST = re.compile(
+    rf'[ \t\r\n]*({_TOKEN_CHARS})[ \t\r\n]*=[ \t\r\n]*'
+    rf'(?:"((?:[^"\\\r\n\x00]|\\[^\r\n\x00])*)"|({_TOKEN_CHARS}))[ \t\r\n]*(,|\Z)')
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 MAX_AUTH_HEADER = 8192  # longer values are refused: no legitimate challenge is that big
 
 
@@ -103,7 +111,23 @@ class _Scanner:
 def _parse_params(scanner: _Scanner, allow_next_challenge: bool) -> dict[str, str]:
     """Read ``#auth-param``; stop (position unchanged) where a new challenge starts."""
     params: dict[str, str] = {}
+    fast = _PARAM_FAST.match
+    text, end = scanner.text, len(scanner.text)
     while True:
+        found = fast(text, scanner.pos)
+        if found is not None:
+            name, quoted, token, _ = found.groups()
+            name = name.lower()
+            if name in params:
+                raise AuthError(f"parameter {name[:40]!r} given twice")
+            if quoted is None:
+                params[name] = token
+            else:
+                params[name] = _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted
+            scanner.pos = found.end()
+            if scanner.pos >= end:
+                return params
+            continue
         scanner.skip_ws()
         while scanner.peek() == ",":  # empty list elements are legal (RFC 7230 §7)
             scanner.pos += 1

@@ -415,6 +415,9 @@ class Endpoint:
         self.emit(MalformedReceived(peer, error.reason, error.status, answered=True))
 
     def _ensure_to_tag(self, tx: ServerTransaction, response: Response) -> None:
+        cached = response.__dict__.get("to")  # a view left by switch.sip.reply: no re-parse
+        if cached is not None and cached.tag is not None:
+            return
         raw = response.headers.get("To")
         if raw is None:
             return
