@@ -33,7 +33,13 @@ from .config import Account, SwitchConfig, parse_hostport
 from .events.bus import EventBus
 from .policy import CallArrived, Policy, host_matcher
 from .registrar.guard import AuthFailureBan, RateLimiter
-from .registrar.locations import ContactRefreshed, ContactRegistered, LocationService
+from .registrar.locations import (
+    ContactExpired,
+    ContactRefreshed,
+    ContactRegistered,
+    ContactRemoved,
+    LocationService,
+)
 from .registrar.qualify import EndpointReachable, EndpointUnreachable, Probe, Qualifier
 from .registrar.registrar import Authenticator, Registrar
 from .sip import events as sip_events
@@ -92,13 +98,14 @@ def _log_event(event: object) -> None:
         log.debug("%s", event)
 
 
-def _tune_gc() -> None:
+def tune_gc() -> None:
     """Keep the cyclic garbage collector off the message path.
 
     Everything built at start-up (config, FastAPI app, modules) lives as long as the process:
     ``gc.freeze()`` moves it out of the collector's sight, so full collections no longer walk
     it. A larger first-generation threshold makes young collections rarer; each message
     allocates a few hundred objects that are nearly all freed by reference counting.
+    Process-wide, so the command calls it once the node has started (not tests).
     """
     gc.collect()
     gc.freeze()
@@ -128,6 +135,10 @@ class Node:
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
         self._probes: dict[str, int] = {}  # endpoint transaction key -> qualify probe id
+        # Stream connections kept open for registered contacts (RFC 5626 §5): which bindings
+        # hold each pin, so the last unregister/expiry of a connection releases it.
+        self._pins: dict[int, set[tuple[str, str]]] = {}
+        self._pinned_by: dict[tuple[str, str], int] = {}
         self._date_second = -1
         self._date_text = ""
         self._http_task: asyncio.Task[None] | None = None
@@ -202,7 +213,10 @@ class Node:
         self.driver.receive(data, peer, local)
 
     def _on_connection_lost(self, peer: Peer) -> None:
-        self.driver.connection_lost(peer)
+        self.driver.connection_lost(peer)  # its transactions fail fast (TransportFailed)
+        if peer.conn_id is not None:
+            for binding in self._pins.pop(peer.conn_id, ()):
+                self._pinned_by.pop(binding, None)
         self._publish_all(self.qualifier.connection_lost(peer, time.time()))
         self._arm_timer()
 
@@ -255,14 +269,40 @@ class Node:
         now = time.time() if now is None else now
         for event in events:
             self.bus.publish(event)
-            if isinstance(event, ContactRegistered | ContactRefreshed) \
-                    and event.peer.conn_id is not None:
-                # A registered contact's connection is its only way in (RFC 5626 §5):
-                # keep it open while the binding lives, even when idle.
-                self.transports.pin(event.peer.conn_id, now + event.expires)
+            if isinstance(event, ContactRegistered | ContactRefreshed):
+                self._pin_binding(event.aor, event.contact, event.peer, now + event.expires)
+            elif isinstance(event, ContactRemoved | ContactExpired):
+                self._unpin_binding(event.aor, event.contact)
             # The qualifier follows the registrar's binding events; its own events go out too.
             for follow_up in self.qualifier.observe(event, now):
                 self.bus.publish(follow_up)
+
+    def _pin_binding(self, aor: str, contact: str, peer: Peer, until: float) -> None:
+        """A registered contact's connection is its only way in (RFC 5626 §5): keep it open
+        while a binding on it lives, even when idle."""
+        binding = (aor, contact)
+        previous = self._pinned_by.get(binding)
+        if previous is not None and previous != peer.conn_id:
+            self._unpin_binding(aor, contact)  # the contact moved to another connection
+        if peer.conn_id is None:
+            return
+        self._pinned_by[binding] = peer.conn_id
+        self._pins.setdefault(peer.conn_id, set()).add(binding)
+        conn = self.transports.connection(peer.conn_id)
+        current = conn.pinned_until if conn is not None else 0.0
+        self.transports.pin(peer.conn_id, max(until, current))
+
+    def _unpin_binding(self, aor: str, contact: str) -> None:
+        """The binding is gone: the last one of a connection releases its pin."""
+        conn_id = self._pinned_by.pop((aor, contact), None)
+        if conn_id is None:
+            return
+        holders = self._pins.get(conn_id)
+        if holders is not None:
+            holders.discard((aor, contact))
+            if not holders:
+                del self._pins[conn_id]
+                self.transports.pin(conn_id, 0.0)  # idle rules apply again
 
     # -- our timer: binding expiry and qualify probes ---------------------------------------
 
@@ -334,7 +374,6 @@ class Node:
         """Bind everything; return the ready record with the real (port-0 resolved) addresses."""
         self.listeners = await self.transports.start(listeners)
         await self._start_http()
-        _tune_gc()
         return {"event": "ready", "sip": [str(item) for item in self.listeners],
                 "http": self.http_url, "version": self.version}
 

@@ -103,11 +103,12 @@ def _print_banner(ready: dict[str, object], demo: bool, config: SwitchConfig) ->
 
 
 async def _serve(config: SwitchConfig, demo: bool) -> int:
-    from .app import Node
+    from .app import Node, tune_gc
 
     node = Node(config, version=version())
     try:
         ready = await node.start(config.parsed_listeners)
+        tune_gc()
     except (OSError, ValueError) as exc:  # port in use, bad address, unusable certificate
         log.error("could not start: %s", exc)
         await node.stop_now()

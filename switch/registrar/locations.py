@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..sip.address import Peer
 from ..sip.uri import SipUri
@@ -50,12 +50,15 @@ class ContactRemoved:
     aor: str
     contact: str
     reason: str  # "unregistered" | "evicted"
+    # Where the binding was registered from: the node unpins its stream connection.
+    peer: Peer | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class ContactExpired:
     aor: str
     contact: str
+    peer: Peer | None = field(default=None, compare=False)
 
 
 BindingEvent = ContactRegistered | ContactRefreshed | ContactRemoved | ContactExpired
@@ -165,7 +168,7 @@ class LocationService:
                     raise OutOfOrder(str(update.uri))
                 if update.expires == 0:
                     del staged[index]
-                    events.append(ContactRemoved(aor, old.contact, "unregistered"))
+                    events.append(ContactRemoved(aor, old.contact, "unregistered", old.peer))
                     continue
                 staged[index] = replace(
                     old, uri=update.uri, expires_at=now + update.expires, peer=peer,
@@ -182,7 +185,7 @@ class LocationService:
         while len(staged) > self.max_contacts:
             oldest = min(staged, key=lambda b: b.registered_at)
             staged.remove(oldest)
-            events.append(ContactRemoved(aor, oldest.contact, "evicted"))
+            events.append(ContactRemoved(aor, oldest.contact, "evicted", oldest.peer))
         self._commit(aor, staged)
         return events
 
@@ -195,7 +198,7 @@ class LocationService:
             if binding.call_id == call_id and cseq <= binding.cseq:
                 raise OutOfOrder(binding.contact)
         self._commit(aor, [])
-        events.extend(ContactRemoved(aor, b.contact, "unregistered") for b in current)
+        events.extend(ContactRemoved(aor, b.contact, "unregistered", b.peer) for b in current)
         return events
 
     def expire(self, now: float) -> list[ContactExpired]:
@@ -207,7 +210,8 @@ class LocationService:
             if not bindings:
                 continue
             keep = [b for b in bindings if b.expires_at > now]
-            events.extend(ContactExpired(aor, b.contact) for b in bindings if b.expires_at <= now)
+            events.extend(ContactExpired(aor, b.contact, b.peer) for b in bindings
+                          if b.expires_at <= now)
             if keep:
                 self._bindings[aor] = keep
             else:
@@ -223,7 +227,7 @@ class LocationService:
             if binding.expires_at > now:
                 live.append(binding)
             else:
-                expired.append(ContactExpired(aor, binding.contact))
+                expired.append(ContactExpired(aor, binding.contact, binding.peer))
         return live, expired
 
     def _commit(self, aor: str, bindings: list[Binding]) -> None:
