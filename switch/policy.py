@@ -51,6 +51,14 @@ ACCEPTED_BODIES = ("application/sdp",)
 # How long a request is remembered for merged-request detection: 64*T1 (§17.2.2 Timer J).
 MERGE_WINDOW = 32.0
 MERGE_MEMORY = 20000
+# What an OPTIONS 200 says we can do (§11.2); the same for every request.
+_OPTIONS_HEADERS = (
+    ("Allow", ", ".join(ALLOWED_METHODS)),
+    ("Accept", ", ".join(ACCEPTED_BODIES)),
+    ("Accept-Encoding", "identity"),
+    ("Accept-Language", "en"),
+    ("Supported", ", ".join(sorted(SUPPORTED_OPTIONS))),
+)
 _OUTBOUND_NUMBER = re.compile(r"^\+?[0-9]{7,}$")
 NOT_ENABLED_WARNING = '399 switchboard "call handling is not enabled in this version"'
 
@@ -160,13 +168,7 @@ class Policy:
         if not self.serves_host(uri.host):
             return self._answer(request, 404, "Not Found (domain not served)")
         # §11.2: tell what we can do.
-        return self._answer(request, 200, extra=[
-            ("Allow", ", ".join(ALLOWED_METHODS)),
-            ("Accept", ", ".join(ACCEPTED_BODIES)),
-            ("Accept-Encoding", "identity"),
-            ("Accept-Language", "en"),
-            ("Supported", ", ".join(sorted(SUPPORTED_OPTIONS))),
-        ])
+        return self._answer(request, 200, extra=[*_OPTIONS_HEADERS, ("Server", self.server)])
 
     def _invite(self, request: Request, peer: Peer, now: float) -> Decision:
         if request.body and request.content_type not in (*ACCEPTED_BODIES, "multipart/mixed"):
