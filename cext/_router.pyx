@@ -14,6 +14,42 @@ Indexes kept up to date on every change, so no decision scans all agents or call
 """
 
 from heapq import heappush, heappop
+from libc.stdlib cimport malloc, free, calloc
+from cpython.object cimport PyObject_GenericSetAttr
+from libc.limits cimport LLONG_MAX
+from libc.stdlib cimport realloc
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+
+
+cdef struct Head:
+    # the smallest (-priority, seq) over a queue's bucket heads; (LLONG_MAX, 0) when it is empty
+    long long prio
+    long long seq
+    PyObject *call     # that head's Call (borrowed: its bucket's heap holds a reference)
+    bint plain         # every non-empty bucket is (step 0, no agent tier, not practice)
+
+_object_new = object.__new__
+
+# command codes: Core.handle dispatches on type(command) through a dict of these
+DEF C_END = 0
+DEF C_ACCEPT = 1
+DEF C_ENQUEUE = 2
+DEF C_REJECT = 3
+DEF C_ABANDON = 4
+DEF C_LOGIN = 5
+DEF C_LOGOUT = 6
+DEF C_SET_STATE = 7
+DEF C_LOST = 8
+DEF C_RESTORED = 9
+DEF C_SKILLS = 10
+DEF C_FINISH_WRAP = 11
+COMMAND_CODES = {"EndCall": C_END, "AcceptOffer": C_ACCEPT, "EnqueueCall": C_ENQUEUE,
+                 "RejectOffer": C_REJECT, "ExpireOffer": C_REJECT, "AbandonCall": C_ABANDON,
+                 "AgentLogin": C_LOGIN, "AgentLogout": C_LOGOUT, "AgentSetState": C_SET_STATE,
+                 "EndpointLost": C_LOST, "EndpointRestored": C_RESTORED,
+                 "SkillsChanged": C_SKILLS, "FinishWrapUp": C_FINISH_WRAP}
+DECISION_KINDS = ("offer", "revoked", "connected", "queued", "estimate", "widened",
+                  "overflowed", "rejected", "timed_out", "auto_paused", "wrap_ended")
 
 DEF K_OFFER = 0
 DEF K_WRAP = 1
@@ -63,6 +99,81 @@ cdef class Agent:
         self.calls = []
         self.offers = set()
 
+    def __dealloc__(self):
+        free(self.qarr)
+        free(self.qstep)
+
+    cdef set_qmin(self, dict qmin):
+        """Keep ``qmin`` and its flat C copy (the hot loop of ``Core._route_agent`` reads it)."""
+        cdef int i = 0, n = len(qmin)
+        free(self.qarr)
+        free(self.qstep)
+        self.qarr = <int *>malloc(max(n, 1) * sizeof(int))
+        self.qstep = <int *>malloc(max(n, 1) * sizeof(int))
+        if self.qarr == NULL or self.qstep == NULL:
+            raise MemoryError()
+        for q, step in qmin.items():
+            self.qarr[i] = q
+            self.qstep[i] = step
+            i += 1
+        self.nq = n
+        self.qmin = qmin
+
+
+cdef inline bint _less(Entry *x, Entry *y):
+    return x.prio < y.prio or (x.prio == y.prio and (
+        x.seq < y.seq or (x.seq == y.seq and x.gen < y.gen)))
+
+
+cdef class Bucket:
+    def __init__(self, int step, int rank, bint practice):
+        self.step, self.rank, self.practice = step, rank, practice
+        self.hcall = None
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        for i in range(self.n):
+            Py_XDECREF(self.arr[i].call)
+        free(self.arr)
+
+    cdef int push(self, Entry e) except -1:
+        cdef Py_ssize_t i = self.n, parent
+        cdef Entry *grown
+        if self.n == self.cap:
+            grown = <Entry *>realloc(self.arr, max(8, 2 * self.cap) * sizeof(Entry))
+            if grown == NULL:
+                raise MemoryError()
+            self.arr = grown
+            self.cap = max(8, 2 * self.cap)
+        self.n += 1
+        while i > 0:
+            parent = (i - 1) >> 1
+            if not _less(&e, &self.arr[parent]):
+                break
+            self.arr[i] = self.arr[parent]
+            i = parent
+        self.arr[i] = e
+        return 0
+
+    cdef Entry pop(self):
+        cdef Entry top = self.arr[0], last
+        cdef Py_ssize_t i = 0, child
+        self.n -= 1
+        if self.n:
+            last = self.arr[self.n]
+            while True:
+                child = 2 * i + 1
+                if child >= self.n:
+                    break
+                if child + 1 < self.n and _less(&self.arr[child + 1], &self.arr[child]):
+                    child += 1
+                if not _less(&self.arr[child], &last):
+                    break
+                self.arr[i] = self.arr[child]
+                i = child
+            self.arr[i] = last
+        return top
+
 
 cdef class Call:
     def __init__(self, str call_id):
@@ -71,7 +182,7 @@ cdef class Call:
         self.excluded = set()
         self.agent = None
         self.next_due = None
-        self.bkey = None
+        self.bucket = None
         self.explanation = None
         self.queue = -1
 
@@ -132,8 +243,10 @@ cdef bint _eval(tuple e, dict skills, int relax):
 
 
 cdef class Core:
-    cdef dict cfg, f
-    cdef list skills, agents, queues, q_last, serving, qlen, qwaiting, buckets
+    cdef dict cfg, f, makers, dispatch
+    cdef list skills, agents, queues, q_last, serving, qlen, buckets, bucket_lists
+    cdef int *qwaiting                     # per queue: calls in its buckets
+    cdef Head *qhead                       # per queue: lower bound of every call it holds
     cdef list free_by_skill, queues_by_skill, open_queues
     cdef set all_free
     cdef dict agent_pos, queue_pos, tiers, calls, by_seq, offers, last_served, simple_count
@@ -145,6 +258,15 @@ cdef class Core:
 
     def __init__(self, dict cfg, dict factories, unsigned long long seed):
         self.f = factories
+        # decision kind -> (class, field names) for frozen slots dataclasses (see _emit)
+        self.makers = {}
+        for kind in DECISION_KINDS:
+            cls = factories[kind]
+            fields = getattr(cls, "__dataclass_fields__", None)
+            if fields is not None and "__slots__" in cls.__dict__ and "__dict__" not in dir(cls):
+                self.makers[kind] = (cls, tuple(fields))
+        self.dispatch = {cls: COMMAND_CODES[name] for name, cls in factories.get(
+            "commands", {}).items()}
         self.rng = seed
         self.calls = {}
         self.by_seq = {}
@@ -174,8 +296,16 @@ cdef class Core:
         self.q_last = [-1] * nq
         self.serving = [0] * nq
         self.qlen = [0] * nq
-        self.qwaiting = [0] * nq
-        self.buckets = [{} for _ in range(nq)]
+        free(self.qwaiting)
+        self.qwaiting = <int *>calloc(max(nq, 1), sizeof(int))
+        free(self.qhead)
+        self.qhead = <Head *>malloc(max(nq, 1) * sizeof(Head))
+        if self.qwaiting == NULL or self.qhead == NULL:
+            raise MemoryError()
+        for q in range(nq):
+            self.qhead[q].prio, self.qhead[q].seq = LLONG_MAX, 0
+        self.buckets = [{} for _ in range(nq)]        # key -> Bucket
+        self.bucket_lists = [[] for _ in range(nq)]   # the same Buckets, for iteration
         self.queues_by_skill = [[] for _ in self.skills]
         self.open_queues = []
         for q in range(nq):
@@ -194,6 +324,7 @@ cdef class Core:
             a.trainee = trainee
             a.skills = dict(skills)
             a.qmin = None
+            a.nq = 0
             a.in_free = False
             self.agents.append(a)
         self.agent_pos = {a.id: a.pos for a in self.agents}
@@ -234,7 +365,7 @@ cdef class Core:
         a.in_free = f
         if f:
             if a.qmin is None:
-                a.qmin = self._qmin(a)
+                a.set_qmin(self._qmin(a))
             self.all_free.add(a.pos)
             for s in a.skills:
                 (<set>self.free_by_skill[s]).add(a.pos)
@@ -269,24 +400,68 @@ cdef class Core:
         return tuple(a.id for a in self.agents)
 
     # ---------------------------------------------------------------- buckets and timers
+    def __dealloc__(self):
+        free(self.qwaiting)
+        free(self.qhead)
+
     cdef _bucket_sync(self, Call c):
+        cdef Bucket b = c.bucket
+        cdef Entry e
         want = c.queue >= 0 and c.agent is None and not c.offers and c.id in self.calls
-        key = (c.step, c.req_rank, c.practice)
-        if c.in_bucket and (not want or c.bq != c.queue or c.bkey != key):
+        if c.in_bucket and (not want or b is None or c.bq != c.queue or b.step != c.step
+                            or b.rank != c.req_rank or b.practice != c.practice):
             c.in_bucket = False
             c.gen += 1
             self.qwaiting[c.bq] -= 1
+            if b.hcall is c:
+                self._refresh(b)
+                self._queue_head(c.bq)
         if want and not c.in_bucket:
             c.in_bucket = True
             c.gen += 1
             c.bq = c.queue
-            c.bkey = key
             self.qwaiting[c.queue] += 1
-            heap = (<dict>self.buckets[c.queue]).get(key)
-            if heap is None:
-                heap = []
-                self.buckets[c.queue][key] = heap
-            heappush(heap, (-c.priority, c.seq, c.gen))
+            key = (c.step, c.req_rank, c.practice)
+            b = (<dict>self.buckets[c.queue]).get(key)
+            if b is None:
+                b = Bucket(c.step, c.req_rank, c.practice)
+                self.buckets[c.queue][key] = b
+                (<list>self.bucket_lists[c.queue]).append(b)
+            c.bucket = b
+            e.prio, e.seq, e.gen, e.call = -c.priority, c.seq, c.gen, <PyObject *>c
+            Py_INCREF(c)
+            b.push(e)
+            if b.hcall is None or -c.priority < b.hprio or (
+                    -c.priority == b.hprio and c.seq < b.hseq):
+                b.hcall, b.hprio, b.hseq = c, -c.priority, c.seq
+                self._queue_head(c.queue)
+
+    cdef _queue_head(self, int q):
+        """Recompute ``qhead[q]`` from the cached heads of the queue's buckets."""
+        cdef Bucket b
+        cdef Head h
+        h.prio, h.seq, h.call, h.plain = LLONG_MAX, 0, NULL, True
+        for b in <list>self.bucket_lists[q]:
+            if b.hcall is None:
+                continue
+            if b.step != 0 or b.rank != -1 or b.practice:
+                h.plain = False
+            if b.hprio < h.prio or (b.hprio == h.prio and b.hseq < h.seq):
+                h.prio, h.seq, h.call = b.hprio, b.hseq, <PyObject *>b.hcall
+        self.qhead[q] = h
+
+    cdef _refresh(self, Bucket b):
+        """Drop dead entries off the top of ``b``'s heap and cache its live head."""
+        cdef Call c
+        cdef Entry e
+        while b.n:
+            c = <Call>b.arr[0].call
+            if c.in_bucket and c.gen == b.arr[0].gen:
+                b.hcall, b.hprio, b.hseq = c, b.arr[0].prio, b.arr[0].seq
+                return
+            e = b.pop()
+            Py_XDECREF(e.call)
+        b.hcall = None
 
     cdef _push_timer(self, double due, int kind, long long ident):
         heappush(self.timers, (due, kind, ident))
@@ -380,11 +555,54 @@ cdef class Core:
         self._sync(o.agent)
         self._bucket_sync(c)
 
-    cdef _emit(self, str kind, args):
-        self.out.append(self.f[kind](*args))
+    cdef _emit(self, str kind, tuple args):
+        spec = self.makers.get(kind)
+        if spec is None:
+            self.out.append(self.f[kind](*args))
+            return
+        # a frozen slots dataclass, built as its __init__ would (object.__setattr__ per field)
+        # without running that Python function
+        cls, names = <tuple>spec
+        obj = _object_new(cls)
+        for name, value in zip(<tuple>names, args):
+            PyObject_GenericSetAttr(obj, name, value)
+        self.out.append(obj)
+
+    # ---------------------------------------------------------------- command dispatch
+    def handle(self, cmd, double now):
+        """Run a command object (by its exact type); None for a type this core does not
+        dispatch (the wrapper handles ReloadConfig and the rest)."""
+        code = self.dispatch.get(type(cmd))
+        if code is None:
+            return None
+        cdef int k = code
+        if k == C_END:
+            return self.end_call(cmd.call_id, now)
+        if k == C_ACCEPT:
+            return self.accept(cmd.call_id, cmd.agent_id, now)
+        if k == C_ENQUEUE:
+            return self.enqueue(cmd.call_id, cmd.queue_id, cmd.tier, cmd.caller_id, cmd.simple,
+                                now)
+        if k == C_REJECT:
+            return self.reject(cmd.call_id, cmd.agent_id, now)
+        if k == C_ABANDON:
+            return self.abandon(cmd.call_id, now)
+        if k == C_LOGIN:
+            return self.login(cmd.agent_id, cmd.ready, now)
+        if k == C_LOGOUT:
+            return self.logout(cmd.agent_id, now)
+        if k == C_SET_STATE:
+            return self.set_state(cmd.agent_id, cmd.state, cmd.reason, now)
+        if k == C_LOST:
+            return self.endpoint_lost(cmd.agent_id, now)
+        if k == C_RESTORED:
+            return self.endpoint_restored(cmd.agent_id, now)
+        if k == C_SKILLS:
+            return self.skills_changed(cmd.agent_id, cmd.skills, now)
+        return self.finish_wrap(cmd.agent_id, now)
 
     # ---------------------------------------------------------------- commands
-    def enqueue(self, str call_id, str queue_id, tier, caller_id, bint simple, double now):
+    cpdef list enqueue(self, str call_id, str queue_id, tier, caller_id, bint simple, double now):
         self.out = []
         if call_id in self.calls:
             raise self.f["InvalidTransition"](f"call {call_id!r} is already enqueued")
@@ -432,16 +650,18 @@ cdef class Core:
     cdef str _target_name(self, int target):
         return "callback" if target == TO_CALLBACK else self.queues[target][Q_ID]
 
-    def accept(self, str call_id, str agent_id, double now):
+    cpdef list accept(self, str call_id, str agent_id, double now):
         self.out = []
         cdef Call c = self._call(call_id)
         cdef Agent a = self._agent(agent_id)
         rid = self._offer_of(c, agent_id)
-        self._drop_offer(rid)
+        # connect before dropping the offer: a's load and c's bucket stay as they are (no
+        # index churn); the decisions are the same
         c.agent = a
+        a.calls.append(c.id)
+        self._drop_offer(rid)
         c.connected_at = now
         c.next_due = None
-        a.calls.append(c.id)
         a.calls_today += 1
         a.missed = 0
         self.serving[c.queue] += 1
@@ -454,14 +674,14 @@ cdef class Core:
         self._dispatch([], freed, now)
         return self.out
 
-    def reject(self, str call_id, str agent_id, double now):
+    cpdef list reject(self, str call_id, str agent_id, double now):
         self.out = []
         cdef Call c = self._call(call_id)
         rid = self._offer_of(c, agent_id)
         self._miss(c, rid, now, False)
         return self.out
 
-    def end_call(self, str call_id, double now):
+    cpdef list end_call(self, str call_id, double now):
         self.out = []
         cdef Call c = self._call(call_id)
         if c.agent is None:
@@ -481,11 +701,15 @@ cdef class Core:
             self._push_timer(a.wrap_until, K_WRAP, a.pos)
         else:
             a.idle_since = now
+        # route the agent before indexing it as free: when it takes a call at once (the common
+        # case) its skill buckets are not touched twice; _sync after leaves them exact
+        if a.qmin is None:
+            a.set_qmin(self._qmin(a))
+        self._route_agent(a, now)
         self._sync(a)
-        self._dispatch([], [a.id], now)
         return self.out
 
-    def abandon(self, str call_id, double now):
+    cpdef list abandon(self, str call_id, double now):
         self.out = []
         cdef Call c = self._call(call_id)
         if c.agent is not None:
@@ -496,7 +720,7 @@ cdef class Core:
         self._dispatch([], freed, now)
         return self.out
 
-    def login(self, str agent_id, bint ready, double now):
+    cpdef list login(self, str agent_id, bint ready, double now):
         self.out = []
         cdef Agent a = self._agent(agent_id)
         if a.logged_in:
@@ -509,7 +733,7 @@ cdef class Core:
         self._dispatch([], [a.id], now)
         return self.out
 
-    def logout(self, str agent_id, double now):
+    cpdef list logout(self, str agent_id, double now):
         self.out = []
         cdef Agent a = self._agent(agent_id)
         if not a.logged_in:
@@ -524,7 +748,7 @@ cdef class Core:
         self._dispatch(freed, [], now)
         return self.out
 
-    def set_state(self, str agent_id, str state, str reason, double now):
+    cpdef list set_state(self, str agent_id, str state, str reason, double now):
         self.out = []
         cdef Agent a = self._agent(agent_id)
         if state not in ("ready", "not_ready"):
@@ -543,7 +767,7 @@ cdef class Core:
         self._dispatch([], [a.id], now)
         return self.out
 
-    def endpoint_lost(self, str agent_id, double now):
+    cpdef list endpoint_lost(self, str agent_id, double now):
         self.out = []
         cdef Agent a = self._agent(agent_id)
         if not a.logged_in or a.unreachable:
@@ -555,7 +779,7 @@ cdef class Core:
         self._dispatch(freed, [], now)
         return self.out
 
-    def endpoint_restored(self, str agent_id, double now):
+    cpdef list endpoint_restored(self, str agent_id, double now):
         self.out = []
         cdef Agent a = self._agent(agent_id)
         if not a.unreachable:
@@ -566,7 +790,7 @@ cdef class Core:
         self._dispatch([], [a.id], now)
         return self.out
 
-    def skills_changed(self, str agent_id, skills, double now):
+    cpdef list skills_changed(self, str agent_id, skills, double now):
         self.out = []
         cdef Agent a = self._agent(agent_id)
         index = {name: i for i, name in enumerate(self.skills)}
@@ -583,12 +807,12 @@ cdef class Core:
             self._sync(a)
             a.logged_in = True
         a.skills = new
-        a.qmin = self._qmin(a)
+        a.set_qmin(self._qmin(a))
         self._sync(a)
         self._dispatch([], [a.id], now)
         return self.out
 
-    def finish_wrap(self, str agent_id, double now):
+    cpdef list finish_wrap(self, str agent_id, double now):
         self.out = []
         cdef Agent a = self._agent(agent_id)
         if a.wrap_until is None:
@@ -855,69 +1079,91 @@ cdef class Core:
         return self.agent_pos.get(last[0]) if now - last[1] <= self.sticky_window else None
 
     cdef _route_agent(self, Agent a, double now):
-        cdef int n, q, minstep, rank = a.tier_rank
-        cdef Call best, c
-        cdef long long best_prio = 0, best_seq = 0
-        cdef list qwaiting = self.qwaiting, buckets = self.buckets
-        cdef dict qb
-        cdef tuple key
-        cdef bint trainee = a.trainee
+        """Offer ``a`` the best waiting call it may take: the smallest ``(-priority, seq)`` over
+        the heads of the queues it serves."""
+        cdef int n
+        cdef Call best
         for n in range(a.capacity):
             if not _free(a):
                 return
-            best = None
-            for q, minstep in (<dict>a.qmin).items():
-                if <int>qwaiting[q] == 0:
-                    continue
-                qb = buckets[q]
-                empty = None
-                for key, heap in qb.items():
-                    if <int>key[0] < minstep or <int>key[1] > rank or (trainee and not key[2]):
-                        continue
-                    c = self._top(heap, a)
-                    if c is None:
-                        if not heap:
-                            empty = key if empty is None else empty
-                        continue
-                    if best is None or -c.priority < best_prio or (
-                            -c.priority == best_prio and c.seq < best_seq):
-                        best, best_prio, best_seq = c, -c.priority, c.seq
-                if empty is not None:
-                    del qb[empty]
+            best = self._best_call(a, True)
+            if best is not None and best.excluded and a.id in best.excluded:
+                best = self._best_call(a, False)  # the quick pass ignored exclusions
             if best is None:
                 return
             best.explanation = ("agent_available", (a.pos,),
                                 [(self._key(best, a), a.pos)], best.step, best.priority)
             self._offer(best, a, "agent_available", now)
 
-    cdef Call _top(self, list heap, Agent a):
-        """Best live call in ``heap`` that ``a`` was not excluded from (lazy deletion)."""
-        cdef Call c
-        while heap:
-            entry = heap[0]
-            c = self.by_seq.get(entry[1])
-            if c is None or not c.in_bucket or c.gen != entry[2]:
-                heappop(heap)
+    cdef Call _best_call(self, Agent a, bint quick):
+        """The best call for ``a`` over its queues. ``qhead[q]`` bounds every call of ``q``, so
+        most queues are skipped from that flat array without touching their buckets (which
+        are scattered in memory). ``quick``: a plain queue's head is taken without checking
+        that it excluded ``a`` (the caller checks the winner and else asks again, not quick).
+        """
+        cdef int i, q, minstep, rank = a.tier_rank
+        cdef Call best = None, c
+        cdef Bucket b
+        cdef long long best_prio = 0, best_seq = 0
+        cdef Head *h
+        cdef bint trainee = a.trainee
+        cdef list bucket_lists = self.bucket_lists
+        for i in range(a.nq):
+            q = a.qarr[i]
+            h = &self.qhead[q]
+            if h.prio == LLONG_MAX or (best is not None and (
+                    h.prio > best_prio or (h.prio == best_prio and h.seq > best_seq))):
                 continue
-            if not (c.excluded and a.id in c.excluded):
-                return c
-            break
-        if not heap:
+            minstep = a.qstep[i]
+            if quick and h.plain and minstep == 0 and not trainee:
+                best, best_prio, best_seq = <Call>h.call, h.prio, h.seq
+                continue
+            for b in <list>bucket_lists[q]:
+                if (b.hcall is None or b.step < minstep or b.rank > rank
+                        or (trainee and not b.practice)):
+                    continue
+                if best is not None and (b.hprio > best_prio or (
+                        b.hprio == best_prio and b.hseq > best_seq)):
+                    continue  # the head cannot beat the best, nor can the rest of b
+                c = <Call>b.hcall
+                if c.excluded and a.id in c.excluded:
+                    c = self._top(b, a)
+                    if c is None or (best is not None and (-c.priority > best_prio or (
+                            -c.priority == best_prio and c.seq > best_seq))):
+                        continue
+                best, best_prio, best_seq = c, -c.priority, c.seq
+        return best
+
+    cdef Call _top(self, Bucket b, Agent a):
+        """Best live call in ``b`` that ``a`` was not excluded from (lazy deletion)."""
+        cdef Call c, found = None
+        cdef Entry e
+        cdef Py_ssize_t i, held_n = 0
+        cdef Entry *held
+        self._refresh(b)
+        if b.hcall is None:
             return None
-        # The top excluded this agent: look deeper, then put the entries back.
-        held = []
-        found = None
-        while heap:
-            entry = heappop(heap)
-            c = self.by_seq.get(entry[1])
-            if c is None or not c.in_bucket or c.gen != entry[2]:
+        c = <Call>b.hcall
+        if not (c.excluded and a.id in c.excluded):
+            return c
+        # The head excluded this agent: look deeper, then put the live entries back.
+        held = <Entry *>malloc(b.n * sizeof(Entry))
+        if held == NULL:
+            raise MemoryError()
+        while b.n:
+            e = b.pop()
+            c = <Call>e.call
+            if not (c.in_bucket and c.gen == e.gen):
+                Py_XDECREF(e.call)
                 continue
-            held.append(entry)
+            held[held_n] = e
+            held_n += 1
             if not (c.excluded and a.id in c.excluded):
                 found = c
                 break
-        for entry in held:
-            heappush(heap, entry)
+        for i in range(held_n):
+            b.push(held[i])
+        free(held)
         return found
 
     cdef _offer(self, Call c, Agent a, str reason, double now):

@@ -58,6 +58,11 @@ FACTORIES: dict[str, Any] = {
     "UnknownAgent": UnknownAgent, "UnknownCall": UnknownCall, "UnknownQueue": UnknownQueue,
     "UnknownName": UnknownName, "InvalidTransition": InvalidTransition,
     "InvalidCommand": InvalidCommand,
+    # Core.handle dispatches these by exact type (no isinstance chain on the hot path)
+    "commands": {cls.__name__: cls for cls in (
+        EndCall, AcceptOffer, EnqueueCall, RejectOffer, ExpireOffer, AbandonCall, AgentLogin,
+        AgentLogout, AgentSetState, EndpointLost, EndpointRestored, SkillsChanged,
+        FinishWrapUp)},
 }
 
 
@@ -141,8 +146,14 @@ class CompiledRouter:
         self._core = _router.Core(compile_config(cfg), FACTORIES, seed)
 
     def handle(self, command: Command, now: float) -> list[d.Decision]:
+        out = self._core.handle(command, now)
+        if out is not None:
+            return cast(list[d.Decision], out)
+        return self._handle_other(command, float(now))
+
+    def _handle_other(self, command: Command, now: float) -> list[d.Decision]:
+        """Reload, subclasses of the command types, and unknown commands."""
         c = self._core
-        now = float(now)
         if isinstance(command, EnqueueCall):
             return c.enqueue(command.call_id, command.queue_id, command.tier,
                              command.caller_id, command.simple, now)
