@@ -101,7 +101,9 @@ class Endpoint:
         # messages: at thousands of requests a second, 64*T1 of full objects is hundreds of
         # thousands of live objects and long garbage-collector pauses. Timer J has one
         # duration, so deadlines arrive in order and a FIFO replaces the heap.
-        self._absorbing: dict[str, tuple[bytes, Peer]] = {}
+        # Entries hold only atomic values (bytes, str, int, float), so the collector untracks
+        # the tuples and never walks them again.
+        self._absorbing: dict[str, tuple[bytes, str, str, int]] = {}
         self._absorb_until: deque[tuple[float, str]] = deque()
         self._outbox: list[tuple[bytes, Peer]] = []
         self._events: deque[Event] = deque()
@@ -148,10 +150,12 @@ class Endpoint:
 
     def schedule(self, tx: Transaction, timer: Input, deadline: float) -> None:
         if timer is Input.TIMER_J and isinstance(tx, ServerNonInvite) \
-                and tx.last_wire is not None and self._server.get(tx.key) is tx:
+                and tx.last_wire is not None and tx.peer.conn_id is None \
+                and self._server.get(tx.key) is tx:
             # The NIST entered Completed (§17.2.2): keep only what absorbing needs.
             del self._server[tx.key]
-            self._absorbing[tx.key] = (tx.last_wire, tx.peer)
+            peer = tx.peer
+            self._absorbing[tx.key] = (tx.last_wire, peer.transport, peer.host, peer.port)
             self._absorb_until.append((deadline, tx.key))
             return
         heapq.heappush(self._heap, (deadline, next(self._order), tx, timer))
@@ -309,6 +313,9 @@ class Endpoint:
         if via is not original:
             headers.remove_first("Via")
             headers.prepend("Via", str(via))
+        if len(vias) == 1:
+            # The one hop is parsed already: validate() need not parse the text just written.
+            request.__dict__["vias"] = [via]
         destination = response_destination(via, peer)
         try:
             request.validate()
@@ -325,8 +332,9 @@ class Endpoint:
             existing.receive_request(request, now)  # a retransmission (§17.2.3)
             return
         absorbed = self._absorbing.get(key)
-        if absorbed is not None:
-            self._outbox.append(absorbed)  # §17.2.2: Completed resends the final response
+        if absorbed is not None:  # §17.2.2: Completed resends the final response
+            wire, transport, host, port = absorbed
+            self._outbox.append((wire, Peer(transport, host, port)))
             return
         if self.draining and request.to.tag is None and request.method != "CANCEL":
             refuse = make_response(request, 503, to_tag=new_tag(),
