@@ -6,7 +6,8 @@ Method
 - For each scenario a short step search: SIPp runs ``rate x STEP_SECONDS`` calls at each rate
   of a ladder; a step passes when every call succeeded (SIPp exit 0, FailedCall 0) and the
   achieved rate was at least ``ACHIEVED_FRACTION`` of the target. After the first failing step
-  one midpoint is tried. The result is the highest passing rate.
+  one midpoint is tried (after a pause that lets the overload drain). The result is the
+  highest passing rate.
 - CPU is utime+stime from /proc/PID/stat over the step (all processes of the SUT); memory is
   the summed PSS (proportional set size, so Kamailio's shared memory counts once) and, for the
   node, VmRSS.
@@ -41,6 +42,7 @@ from loadtest.users import User, numbered_users, write_users_csv
 
 STEP_SECONDS = 4.0
 ACHIEVED_FRACTION = 0.85
+COOLDOWN_SECONDS = 5.0
 REGISTER_RATES = [250, 500, 1000, 2000, 3000, 4000, 6000]
 OPTIONS_RATES = [500, 1000, 2000, 4000, 6000, 8000, 10000, 12000]
 USERS = 1000
@@ -324,6 +326,9 @@ def step_search(target: Target, scenario: str, rates: list[int], injection: Path
             low = best.rate if best else 0
             mid = (low + rate) // 2
             if mid > low and mid not in rates:
+                # Let the overloaded step's backlog (socket buffers, SIPp retransmissions)
+                # drain first, so the midpoint measures the rate and not the aftermath.
+                time.sleep(COOLDOWN_SECONDS)
                 extra = run_step(target, scenario, mid, injection, cpus)
                 steps.append(extra)
                 log(f"   {target.name} {scenario} {mid}/s -> ok={extra.ok} "
