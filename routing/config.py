@@ -128,7 +128,7 @@ class RoutingConfig(_Model):
     def _references(self) -> RoutingConfig:
         problems = list(_reference_problems(self))
         if problems:
-            raise ConfigError("; ".join(problems))
+            raise ConfigError("; ".join(problems), problems)
         return self
 
     def queue_index(self) -> dict[str, int]:
@@ -218,4 +218,4 @@ def load_config(source: Mapping[str, Any] | str | Path | RoutingConfig) -> Routi
         for err in exc.errors():
             msg = str(err["msg"]).removeprefix("Value error, ")
             lines.append(f"{_path(tuple(err['loc']))}: {msg}")
-        raise ConfigError("; ".join(lines)) from None
+        raise ConfigError("; ".join(lines), lines) from None

@@ -72,7 +72,12 @@ class InvalidCommand(RoutingError):
 
 
 class ConfigError(RoutingError):
-    """The configuration is invalid; the message names the field path."""
+    """The configuration is invalid; the message names the field path. ``problems`` holds
+    one ``path: message`` line per problem (the message joins them with "; ")."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
 
 
 @dataclass(frozen=True, slots=True)

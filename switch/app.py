@@ -23,16 +23,25 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
 
 from .api.app import create_app
-from .config import Account, SwitchConfig, parse_hostport
+from .config import Account, AuthBanSection, ConfigError, SwitchConfig, parse_hostport
+from .control import (
+    ReloadOutcome,
+    ban_row,
+    bans_view,
+    plan_reload,
+    registrations_view,
+)
 from .events.bus import EventBus
 from .policy import CallArrived, Policy, host_matcher
-from .registrar.guard import AuthFailureBan, RateLimiter
+from .registrar import seclog
+from .registrar.bans import BanEnded, Bans
+from .registrar.guard import RateLimiter
 from .registrar.locations import (
     ContactExpired,
     ContactRefreshed,
@@ -54,6 +63,8 @@ from .transport.driver import Driver
 from .transport.manager import TransportManager
 
 log = logging.getLogger("switch.node")
+
+ConfigSource = Callable[[], SwitchConfig]  # re-reads the config file (raises ConfigError)
 
 # Grace for unfinished transactions after the node stops accepting work; with HTTP and
 # transport shutdown the whole stop stays well under the 5 s promised for SIGTERM.
@@ -83,6 +94,12 @@ def make_ha1_lookup(config: SwitchConfig) -> Any:
         return cache[key]
 
     return lookup
+
+
+def ban_limits(section: AuthBanSection) -> dict[str, Any]:
+    return {"user_threshold": section.user_threshold,
+            "source_threshold": section.source_threshold, "max_users": section.max_users,
+            "window": section.window, "duration": section.duration}
 
 
 def _log_event(event: object) -> None:
@@ -122,8 +139,10 @@ class _Uvicorn(uvicorn.Server):
 
 
 class Node:
-    def __init__(self, config: SwitchConfig, *, version: str, http: str | None = None) -> None:
+    def __init__(self, config: SwitchConfig, *, version: str, http: str | None = None,
+                 config_source: ConfigSource | None = None) -> None:
         self.config = config
+        self._config_source = config_source  # None: nothing to reload (the built-in demo)
         self.version = version
         self.http_listen = http or config.http.listen
         self.bus = EventBus()
@@ -156,16 +175,18 @@ class Node:
         self.limiter = RateLimiter(sec.rate_limit.rate, sec.rate_limit.burst)
         self._rate_exempt = sec.rate_limit.exempt_trusted
         self._trusted_cache: dict[str, bool] = {}
-        self.ban = AuthFailureBan(sec.auth_ban.threshold, sec.auth_ban.window,
-                                  sec.auth_ban.duration)
-        challenger = DigestChallenger(realm, secret, algorithms=tuple(sec.digest_algorithms),
-                                      nonce_ttl=sec.nonce_ttl)
-        self.auth = Authenticator(challenger, make_ha1_lookup(cfg), realm, self.ban)
+        self.bans = Bans(**ban_limits(sec.auth_ban), exempt=self._never_ban)
+        self.challenger = DigestChallenger(realm, secret,
+                                           algorithms=tuple(sec.digest_algorithms),
+                                           nonce_ttl=sec.nonce_ttl)
+        self._usernames = frozenset(a.username for a in cfg.accounts)
+        self.auth = Authenticator(self.challenger, make_ha1_lookup(cfg), realm, self.bans,
+                                  known_user=self._usernames.__contains__)
         self.locations = LocationService(cfg.registrar.max_contacts)
         self.registrar = Registrar(cfg.registrar, self.locations, self.auth,
                                    domain=cfg.node.domain, serves_host=host_matcher(cfg),
                                    secret=secret)
-        self.policy = Policy(cfg, self.registrar, self.auth, self.ban, secret=secret,
+        self.policy = Policy(cfg, self.registrar, self.auth, self.bans, secret=secret,
                              server=f"switchboard/{self.version}")
         self.qualifier = Qualifier(cfg.registrar.qualify_interval, cfg.registrar.qualify_timeout,
                                    cfg.registrar.qualify_misses)
@@ -195,11 +216,14 @@ class Node:
     def _admit(self, peer: Peer) -> bool:
         """Before parsing: banned sources and floods are dropped silently."""
         now = time.time()
-        if self.ban.is_banned(peer.host, now):
+        if self.bans.is_banned(peer.host, now):
             return False
         if self._rate_exempt and self._is_trusted(peer.host):
             return True
         return self.limiter.allow(peer.host, now)
+
+    def _never_ban(self, host: str) -> bool:
+        return self.config.security.never_ban(host)
 
     def _is_trusted(self, host: str) -> bool:
         trusted = self._trusted_cache.get(host)
@@ -307,8 +331,8 @@ class Node:
     # -- our timer: binding expiry and qualify probes ---------------------------------------
 
     def _arm_timer(self) -> None:
-        deadlines = [d for d in (self.registrar.next_deadline(), self.qualifier.next_deadline())
-                     if d is not None]
+        deadlines = [d for d in (self.registrar.next_deadline(), self.qualifier.next_deadline(),
+                                 self.bans.next_deadline()) if d is not None]
         deadline = min(deadlines) if deadlines and not self._stopped.is_set() else None
         if deadline == self._armed_for and (deadline is None or self._timer is not None):
             return  # the usual case on the message path: nothing changed, no loop churn
@@ -330,6 +354,7 @@ class Node:
         self._armed_for = None
         now = time.time()
         self._publish_all(self.registrar.expire(now), now)
+        self._bans_ended(self.bans.expire(now))
         probes, events = self.qualifier.poll(now)
         self._publish_all(events, now)
         for probe in probes:
@@ -368,6 +393,87 @@ class Node:
             raise ValueError(f"contact is not a SIP URI: {probe.contact}")
         return Request(headers=headers, method="OPTIONS", uri=uri)
 
+    # -- operator control (switchboard ctl, SIGHUP) ----------------------------------------
+
+    def _bans_ended(self, ended: list[BanEnded]) -> None:
+        for event in ended:
+            seclog.ban_ended(event)
+            self.bus.publish(event)
+
+    def list_bans(self) -> list[dict[str, Any]]:
+        return bans_view(self.bans, time.time())
+
+    def lift_ban(self, source: str, username: str | None = None) -> list[dict[str, Any]]:
+        """End the bans of ``source`` (only the ``username`` block when given); the lifted
+        bans, logged and published."""
+        ended = self.bans.lift(source, username)
+        self._bans_ended(ended)
+        self._arm_timer()
+        now = time.time()
+        return [ban_row(event.ban, now) for event in ended]
+
+    def list_registrations(self) -> list[dict[str, Any]]:
+        return registrations_view(self.locations, self.qualifier, time.time())
+
+    def list_transactions(self) -> list[dict[str, Any]]:
+        now = time.time()  # the driver's clock: deadlines are on it
+        rows = self.endpoint.snapshot()
+        for row in rows:
+            deadline = row.pop("next_deadline")
+            row["next_timer_in"] = (round(deadline - now, 3)
+                                    if isinstance(deadline, int | float) else None)
+        return rows
+
+    def reload(self) -> ReloadOutcome:
+        """Re-read the config file, validate it fully, apply it; or refuse with the problems
+        (field paths) and keep running on the old one."""
+        if self._config_source is None:
+            return ReloadOutcome(False, ["nothing to reload: the node runs the built-in demo"
+                                         " (start it with --config FILE)"])
+        try:
+            new = self._config_source()
+        except ConfigError as exc:
+            for line in exc.lines:
+                log.error("reload refused, keeping the running configuration: %s", line)
+            return ReloadOutcome(False, list(exc.lines))
+        return self.apply_config(new)
+
+    def apply_config(self, new: SwitchConfig) -> ReloadOutcome:
+        """Apply a validated configuration to the running node (see switch/control.py for
+        what waits for a restart). Registrations, bans and transactions are kept."""
+        plan = plan_reload(self.config, new)
+        cfg = self.config = plan.config
+        sec = cfg.security
+        now = time.time()
+        if (sec.rate_limit.rate, sec.rate_limit.burst) != (self.limiter.rate,
+                                                           self.limiter.burst):
+            self.limiter = RateLimiter(sec.rate_limit.rate, sec.rate_limit.burst)
+        self._rate_exempt = sec.rate_limit.exempt_trusted
+        self._trusted_cache.clear()
+        self.bans.configure(**ban_limits(sec.auth_ban))
+        self.challenger.reconfigure(algorithms=sec.digest_algorithms, nonce_ttl=sec.nonce_ttl)
+        self._usernames = frozenset(a.username for a in cfg.accounts)
+        self.auth.lookup_ha1 = make_ha1_lookup(cfg)
+        self.auth.known_user = self._usernames.__contains__
+        self.locations.max_contacts = cfg.registrar.max_contacts
+        self.registrar.settings = cfg.registrar
+        self.registrar.serves_host = host_matcher(cfg)
+        self.policy.reconfigure(cfg)
+        self.qualifier.interval = cfg.registrar.qualify_interval
+        self.qualifier.timeout = cfg.registrar.qualify_timeout
+        self.qualifier.misses = cfg.registrar.qualify_misses
+        removed = 0
+        for username in plan.removed_accounts:
+            events = self.locations.drop(self.registrar.aor_for(username), "account removed")
+            removed += len(events)
+            self._publish_all(events, now)
+        self._arm_timer()
+        log.info("configuration reloaded (%d accounts, %d numbers)%s", len(cfg.accounts),
+                 len(cfg.numbers), "; waiting for a restart: " + ", ".join(plan.needs_restart)
+                 if plan.needs_restart else "")
+        return ReloadOutcome(True, needs_restart=plan.needs_restart,
+                             removed_registrations=removed)
+
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self, listeners: list[Listener]) -> dict[str, Any]:
@@ -382,13 +488,20 @@ class Node:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            why = (f"the address cannot be resolved ({exc.strerror})"
+                   if isinstance(exc, socket.gaierror) else exc.strerror or str(exc))
+            raise OSError(exc.errno, f"cannot listen on http {host}:{port}: {why}") from exc
         sock.listen(128)
         sock.setblocking(False)
         real_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         self.http_url = f"http://{shown}:{real_port}"
-        app = create_app(self.status, version=self.version)
+        app = create_app(self.status, version=self.version, control=self,
+                         control_allowed=lambda host: self.config.http.control_allowed(host))
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._http = _Uvicorn(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))

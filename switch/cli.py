@@ -7,7 +7,11 @@
         {"event": "ready", "sip": ["udp:127.0.0.1:5060", ...], "http": "http://...", ...}
 
 ``switchboard check-config FILE``  exit 0 when valid, 2 with one line per problem.
+``switchboard ctl ACTION``         inspect and control a running node (switch/ctl.py).
 ``switchboard version``            print the version.
+
+SIGHUP (or ``switchboard ctl reload``) re-reads ``--config FILE``: applied when valid, refused
+with the field paths otherwise, and the node keeps running either way.
 
 Exit codes: 0 clean stop, 1 could not start (e.g. port in use), 2 bad configuration or usage.
 """
@@ -25,7 +29,8 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from .config import ConfigError, SwitchConfig, load_config, parse_hostport
+from . import ctl
+from .config import ConfigError, SwitchConfig, listener_clashes, load_config, parse_hostport
 from .demo import DEMO_AGENTS, DEMO_NUMBERS, demo_password
 from .sip.address import Listener
 
@@ -64,6 +69,7 @@ def _effective_config(args: argparse.Namespace) -> tuple[SwitchConfig, bool]:
                 Listener.parse(item)
             except ValueError as exc:
                 problems.append(f"--sip: {exc}")
+        problems += [f"--sip: {line}" for line in listener_clashes(list(args.sip))]
         if problems:
             raise ConfigError(problems)
         updates["listeners"] = list(args.sip)
@@ -102,10 +108,13 @@ def _print_banner(ready: dict[str, object], demo: bool, config: SwitchConfig) ->
     out.flush()
 
 
-async def _serve(config: SwitchConfig, demo: bool) -> int:
+async def _serve(config: SwitchConfig, demo: bool, args: argparse.Namespace) -> int:
     from .app import Node, tune_gc
 
-    node = Node(config, version=version())
+    def reread() -> SwitchConfig:
+        return _effective_config(args)[0]
+
+    node = Node(config, version=version(), config_source=None if demo else reread)
     try:
         ready = await node.start(config.parsed_listeners)
         tune_gc()
@@ -116,6 +125,7 @@ async def _serve(config: SwitchConfig, demo: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.request_stop)
+    loop.add_signal_handler(signal.SIGHUP, node.reload)  # it logs what it did or refused
     _print_banner(ready, demo, config)
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
@@ -133,8 +143,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without
-        return asyncio.run(_serve(config, demo))
-    result: int = uvloop.run(_serve(config, demo))
+        return asyncio.run(_serve(config, demo, args))
+    result: int = uvloop.run(_serve(config, demo, args))
     return result
 
 
@@ -144,7 +154,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _error(exc.lines)
         return 2
+    routing = config.routing or {}
     print(f"{args.file}: OK ({len(config.accounts)} accounts, {len(config.numbers)} numbers,"
+          f" {len(config.ivr)} IVR flows, {len(routing.get('queues', []))} queues,"
+          f" {len(routing.get('agents', []))} routed agents;"
           f" listeners: {', '.join(config.listeners)})")
     return 0
 
@@ -193,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file", metavar="FILE")
     check.set_defaults(func=cmd_check_config)
+
+    ctl.add_parser(sub)
 
     ver = sub.add_parser("version", help="print the version")
     ver.set_defaults(func=cmd_version)

@@ -8,7 +8,10 @@ with the path of the bad field and what was expected, never a silent default (de
 
 Secrets (passwords, HA1 hashes, the nonce secret) are :class:`SecretStr`: they print as
 ``**********`` and the error formatter never echoes the value it rejected for them.
-The ``routing:`` section belongs to the routing core and is passed through untouched here.
+The ``routing:`` section belongs to the routing core: :func:`parse_config` validates it with
+the router's own validation and reports its problems under ``routing.``. Cross-references are
+checked last (:func:`reference_problems`): a number must lead to a queue, IVR flow or account
+that exists, and no two listeners may claim the same socket.
 """
 
 from __future__ import annotations
@@ -52,7 +55,29 @@ def _check_listener(value: str) -> str:
 ListenerText = Annotated[str, AfterValidator(_check_listener)]
 
 
-_SECTIONS = frozenset({"node", "http", "tls", "security", "registrar", "numbers"})
+_SECTIONS = frozenset({"node", "http", "tls", "security", "registrar", "numbers", "ivr"})
+_LOOPBACK = ["127.0.0.0/8", "::1/128"]
+
+
+def _networks(value: Any) -> Any:
+    """A list of addresses or CIDR networks; the error names the item that is neither."""
+    if not isinstance(value, list):
+        return value
+    out = []
+    for item in value:
+        try:
+            out.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not an IP address or CIDR network") from exc
+    return out
+
+
+def _in_any(host: str, networks: list[IpNetwork]) -> bool:
+    try:
+        addr = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return any(addr in net for net in networks)
 
 
 class Strict(BaseModel):
@@ -93,6 +118,18 @@ class NodeSection(Strict):
 
 class HttpSection(Strict):
     listen: str = "127.0.0.1:8080"
+    # Who may use the control endpoints (``switchboard ctl``: bans, registrations, reload):
+    # this host only, unless the operator lists more, whatever address ``listen`` binds.
+    control_from: list[IpNetwork] = Field(
+        default_factory=lambda: [ipaddress.ip_network(n) for n in _LOOPBACK])
+
+    @field_validator("control_from", mode="before")
+    @classmethod
+    def _control_networks(cls, value: Any) -> Any:
+        return _networks(value)
+
+    def control_allowed(self, host: str) -> bool:
+        return _in_any(host, self.control_from)
 
     @field_validator("listen")
     @classmethod
@@ -128,11 +165,22 @@ class RateLimitSection(Strict):
 
 
 class AuthBanSection(Strict):
-    """Sources that fail digest auth ``threshold`` times within ``window`` s are banned."""
+    """Digest failures within ``window`` s (switch/registrar/bans.py): ``user_threshold``
+    failures of one username from one source block that username there; failures for
+    ``max_users`` usernames, or ``source_threshold`` in all, ban the whole source. Bans last
+    ``duration`` s. Trusted sources and ``allow_list`` are never banned."""
 
-    threshold: int = Field(default=10, ge=1)
+    user_threshold: int = Field(default=10, ge=1)
+    source_threshold: int = Field(default=30, ge=1)
+    max_users: int = Field(default=5, ge=1)
     window: float = Field(default=60.0, gt=0)
     duration: float = Field(default=300.0, gt=0)
+    allow_list: list[IpNetwork] = []
+
+    @field_validator("allow_list", mode="before")
+    @classmethod
+    def _allow_networks(cls, value: Any) -> Any:
+        return _networks(value)
 
 
 class SecuritySection(Strict):
@@ -141,29 +189,30 @@ class SecuritySection(Strict):
     rate_limit: RateLimitSection = RateLimitSection()
     auth_ban: AuthBanSection = AuthBanSection()
     nonce_ttl: float = Field(default=300.0, gt=0, le=86400)
-    digest_algorithms: list[Literal["SHA-256", "MD5"]] = Field(default=["SHA-256", "MD5"],
-                                                               min_length=1)
+    # MD5 only by default: JsSIP, SIPp, baresip (and other phones) give up on a SHA-256
+    # challenge even when an MD5 one follows it, so offering SHA-256 locks them out. List
+    # [SHA-256, MD5] (RFC 7616/8760) when every phone of the site supports SHA-256.
+    digest_algorithms: list[Literal["SHA-256", "MD5"]] = Field(default=["MD5"], min_length=1)
     max_message_size: int = Field(default=65535, ge=1024, le=65535)
 
     @field_validator("trusted_sources", mode="before")
     @classmethod
-    def _networks(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            return value
-        out = []
-        for item in value:
-            try:
-                out.append(ipaddress.ip_network(str(item), strict=False))
-            except ValueError as exc:
-                raise ValueError(f"{item!r} is not an IP address or CIDR network") from exc
-        return out
+    def _trusted_networks(cls, value: Any) -> Any:
+        return _networks(value)
+
+    @field_validator("digest_algorithms")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"an algorithm is listed twice: {value}")
+        return value
 
     def is_trusted(self, host: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return False
-        return any(addr in net for net in self.trusted_sources)
+        return _in_any(host, self.trusted_sources)
+
+    def never_ban(self, host: str) -> bool:
+        """Trusted trunks and the allow-list are never banned (their failures are logged)."""
+        return _in_any(host, self.trusted_sources) or _in_any(host, self.auth_ban.allow_list)
 
 
 class RegistrarSection(Strict):
@@ -221,7 +270,10 @@ class SwitchConfig(Strict):
     accounts: list[Account] = []
     # Dialled number -> target (``ivr:main``, ``queue:support``, ``agent:1001``).
     numbers: dict[str, str] = {}
-    # The routing core's configuration; validated by routing.config, not here.
+    # IVR flows by name (what ``ivr:NAME`` targets lead to). Each flow's nodes are checked by
+    # the IVR schema once the IVR lands; until then a flow is a mapping that must exist.
+    ivr: dict[str, dict[str, Any]] = {}
+    # The routing core's configuration (skills, queues, agents): routing.config validates it.
     routing: dict[str, Any] | None = None
 
     @model_validator(mode="before")
@@ -251,6 +303,14 @@ class SwitchConfig(Strict):
                 raise ValueError(f"account {account.username!r} is listed twice")
             seen.add(account.username)
         return self
+
+    @field_validator("ivr")
+    @classmethod
+    def _flow_names(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", str(name)):
+                raise ValueError(f"flow name {name!r} should be letters, digits, _ . or -")
+        return value
 
     @property
     def parsed_listeners(self) -> list[Listener]:
@@ -317,16 +377,91 @@ def format_errors(error: ValidationError, source: str) -> list[str]:
     return lines
 
 
+def routing_problems(config: SwitchConfig) -> list[str]:
+    """The ``routing:`` section through the router's own validation, as ``routing.PATH:``
+    lines (a misspelt key, an unknown strategy, an agent's unknown skill...)."""
+    if config.routing is None:
+        return []
+    from routing.config import load_config as load_routing
+    from routing.model import ConfigError as RoutingConfigError
+
+    try:
+        load_routing(config.routing)
+    except RoutingConfigError as exc:
+        return [f"routing.{line}" for line in exc.problems]
+    return []
+
+
+def _routing_queues(config: SwitchConfig) -> set[str] | None:
+    queues = (config.routing or {}).get("queues")
+    if not isinstance(queues, list):
+        return None
+    return {str(q.get("id")) for q in queues if isinstance(q, dict)}
+
+
+def reference_problems(config: SwitchConfig) -> list[str]:
+    """Cross-references no single field can check, one ``path: message`` line each."""
+    out: list[str] = []
+    queues = _routing_queues(config)
+    accounts = {a.username for a in config.accounts}
+    for number, target in config.numbers.items():
+        kind, _, name = target.partition(":")
+        where = f"numbers.{number}"
+        if kind == "queue" and queues is None:
+            out.append(f"{where}: {target!r} needs a routing: section with queues")
+        elif kind == "queue" and queues is not None and name not in queues:
+            out.append(f"{where}: queue {name!r} does not exist (routing.queues has: "
+                       f"{', '.join(sorted(queues)) or 'none'})")
+        elif kind == "ivr" and name not in config.ivr:
+            out.append(f"{where}: IVR flow {name!r} does not exist (ivr has: "
+                       f"{', '.join(sorted(config.ivr)) or 'none'})")
+        elif kind == "agent" and name not in accounts:
+            out.append(f"{where}: agent {name!r} has no account in accounts")
+        if number in accounts and target != f"agent:{number}":
+            out.append(f"{where}: also an agent's username; calls to it would never reach"
+                       " the agent")
+    out.extend(listener_clashes(config.listeners))
+    return out
+
+
+def listener_clashes(listeners: list[str]) -> list[str]:
+    """Two listeners on one socket: the same transport twice, or two stream transports (TCP,
+    TLS, WS, WSS all take a TCP port) on one address and port. Port 0 never clashes."""
+    out: list[str] = []
+    seen: dict[tuple[str, str, int], int] = {}
+    for index, text in enumerate(listeners):
+        item = Listener.parse(text)
+        if item.port == 0:
+            continue
+        socket_kind = "udp" if item.transport == "udp" else "tcp"
+        key = (socket_kind, item.host, item.port)
+        if key in seen:
+            first = listeners[seen[key]]
+            what = "is listed twice" if first == text else f"takes the same TCP port as {first}"
+            out.append(f"listeners[{index}]: {text} {what} (listeners[{seen[key]}])")
+        else:
+            seen[key] = index
+    return out
+
+
 def parse_config(data: Any, source: str = "config") -> SwitchConfig:
-    """Validate already-loaded YAML data; raise ConfigError with one line per problem."""
+    """Validate already-loaded YAML data; raise ConfigError with one line per problem: the
+    node's sections, then the routing section, then the cross-references."""
     if data is None:
-        data = {}
+        raise ConfigError([f"{source}: the configuration is empty (a mapping of sections is"
+                           " expected; see examples/switchboard.yaml)"])
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: the top level must be a mapping of sections"])
     try:
-        return SwitchConfig.model_validate(data)
+        config = SwitchConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc, source)) from None
+    problems = routing_problems(config)
+    # References into routing are only meaningful once routing itself is valid.
+    problems += reference_problems(config) if not problems else []
+    if problems:
+        raise ConfigError([f"{source}: {line}" for line in problems])
+    return config
 
 
 def load_config(path: str | Path) -> SwitchConfig:

@@ -97,6 +97,8 @@ def demo_data() -> dict[str, Any]:
             for u in DEMO_AGENTS
         ],
         "numbers": dict(DEMO_NUMBERS),
+        # The flow behind 100; its greeting, menu and self-service nodes come with the IVR.
+        "ivr": {"main": {}},
         "routing": demo_routing(),
     }
 

@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import SwitchConfig
-from .registrar.registrar import Authenticator, FailureBan, Registrar, local_tag
+from .registrar.bans import Bans
+from .registrar.registrar import Authenticator, Registrar, local_tag
 from .sip.address import Peer
 from .sip.errors import ParseError
 from .sip.headers import split_list
@@ -101,20 +102,25 @@ def host_matcher(config: SwitchConfig) -> Callable[[str], bool]:
 
 class Policy:
     def __init__(self, config: SwitchConfig, registrar: Registrar, auth: Authenticator,
-                 ban: FailureBan, *, secret: bytes, server: str) -> None:
+                 bans: Bans, *, secret: bytes, server: str) -> None:
         self.config = config
         self.registrar = registrar
         self.auth = auth
-        self.ban = ban
+        self.bans = bans
         self.secret = secret
         self.server = server
         self.serves_host = host_matcher(config)
         self.draining = False
         self._recent: dict[tuple[str, str, int, str], tuple[str, float]] = {}
 
+    def reconfigure(self, config: SwitchConfig) -> None:
+        """A reloaded configuration: numbers, accounts and trusted sources change at once."""
+        self.config = config
+        self.serves_host = host_matcher(config)
+
     def handle(self, request: Request, peer: Peer, now: float,
                date: str | None = None) -> Decision:
-        if self.ban.is_banned(peer.host, now):
+        if self.bans.is_banned(peer.host, now):
             return Decision(None)  # said once in the log when the ban started
         if request.method == "ACK":
             return Decision(None)  # ACK is never answered (§17.1.1.3); strays are dropped
@@ -179,7 +185,9 @@ class Policy:
         configured = self.config.numbers.get(number)
         if configured is not None and self.config.security.is_trusted(peer.host):
             return self._not_enabled(request, number, configured, peer, None)
-        check = self.auth.check(request, "Proxy-Authorization", peer.host, now)
+        check = self.auth.check(request, "Proxy-Authorization", peer, now)
+        if check.drop:
+            return Decision(None)
         if check.username is None:
             decision = self._answer(request, 407, extra=[("Proxy-Authenticate", value)
                                                          for value in check.challenge])

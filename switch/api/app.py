@@ -13,11 +13,19 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from .control import ControlPort, control_router
+from .docs import add_offline_docs
+
 StatusProvider = Callable[[], dict[str, Any]]
 
 
-def create_app(status: StatusProvider, *, version: str) -> FastAPI:
-    app = FastAPI(title="switchboard", version=version)
+def create_app(status: StatusProvider, *, version: str, control: ControlPort | None = None,
+               control_allowed: Callable[[str], bool] | None = None) -> FastAPI:
+    # The docs pages are served from our own assets (no CDN): see docs.py.
+    app = FastAPI(title="switchboard", version=version, docs_url=None, redoc_url=None)
+    add_offline_docs(app)
+    if control is not None:
+        app.include_router(control_router(control, control_allowed or (lambda host: False)))
 
     @app.get("/healthz", summary="Liveness, version, uptime and listeners")
     async def healthz() -> JSONResponse:

@@ -49,7 +49,7 @@ class ContactRefreshed:
 class ContactRemoved:
     aor: str
     contact: str
-    reason: str  # "unregistered" | "evicted"
+    reason: str  # "unregistered" | "evicted" | "account removed"
     # Where the binding was registered from: the node unpins its stream connection.
     peer: Peer | None = field(default=None, compare=False)
 
@@ -200,6 +200,12 @@ class LocationService:
         self._commit(aor, [])
         events.extend(ContactRemoved(aor, b.contact, "unregistered", b.peer) for b in current)
         return events
+
+    def drop(self, aor: str, reason: str) -> list[ContactRemoved]:
+        """Remove every binding of ``aor`` on the node's own account (e.g. the account was
+        deleted by a config reload), whatever their Call-ID and CSeq."""
+        gone = self._bindings.pop(aor, [])
+        return [ContactRemoved(aor, b.contact, reason, b.peer) for b in gone]
 
     def expire(self, now: float) -> list[ContactExpired]:
         """Remove bindings whose time has come; one ContactExpired per binding."""

@@ -8,9 +8,11 @@ atomically) and a 200 listing every current binding with its remaining expiry (s
 
 Authentication failures look the same whatever their cause: an unknown user and a wrong
 password get the same 401 (only the fresh nonce differs), so the registrar is no oracle for
-account names. Each failure is counted against the source address; a source that keeps
-failing is banned (the transport's admission check then drops it before parsing) and the ban
-is logged once, with the source and never the credentials.
+account names. Each failure goes to the security log (switch/registrar/seclog.py, with the
+real reason, for operators and fail2ban) and is counted per (source, username) by
+:class:`switch.registrar.bans.Bans`: a username that keeps failing from a source is blocked
+there, a source that behaves like a scanner is banned outright; requests from a blocked pair
+are dropped unanswered.
 
 Nothing here reads a clock: the node passes ``now`` and, optionally, the Date header text.
 """
@@ -18,7 +20,6 @@ Nothing here reads a clock: the node passes ``now`` and, optionally, the Date he
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,18 +27,20 @@ from typing import Protocol
 
 from ..config import RegistrarSection
 from ..sip.address import Peer
+from ..sip.auth import BAD_CREDENTIALS
 from ..sip.errors import ParseError
 from ..sip.message import Request, Response
 from ..sip.reply import reply as build_reply
 from ..sip.uri import SipUri
+from . import seclog
+from .bans import Bans, BanStarted
 from .locations import (
     BindingEvent,
+    ContactRegistered,
     ContactUpdate,
     LocationService,
     OutOfOrder,
 )
-
-log = logging.getLogger(__name__)
 
 HA1Lookup = Callable[[str, str, str], str | None]  # (username, realm, algorithm) -> HA1 hex
 
@@ -51,6 +54,8 @@ class AuthOutcome(Protocol):
     def username(self) -> str | None: ...
     @property
     def stale(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
 
 
 class Challenger(Protocol):
@@ -59,21 +64,6 @@ class Challenger(Protocol):
     def challenge(self, now: float, stale: bool = False) -> list[str]: ...
     def verify(self, authorization: str, method: str, lookup_ha1: HA1Lookup, now: float, *,
                request_uri: str | None = None, body: bytes = b"") -> AuthOutcome: ...
-
-
-class FailureBan(Protocol):
-    """The part of :class:`switch.registrar.guard.AuthFailureBan` the node relies on."""
-
-    def record_failure(self, key: str, now: float) -> bool: ...
-    def is_banned(self, key: str, now: float) -> bool: ...
-    def record_success(self, key: str) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SourceBanned:
-    """A source failed digest auth too often and is refused for a while."""
-
-    source: str
 
 
 def local_tag(request: Request, secret: bytes) -> str:
@@ -98,6 +88,13 @@ class AuthCheck:
     username: str | None = None      # set when the credentials are good
     challenge: list[str] = field(default_factory=list)  # header values when not
     events: list[object] = field(default_factory=list)
+    drop: bool = False  # the source may not try this username now: send nothing
+
+
+# What the challenger's failure reasons mean for the security log.
+_NONCE_REASONS = {"nonce expired": seclog.STALE_NONCE,
+                  "nonce count replayed": seclog.REPLAYED_NONCE,
+                  "nonce not issued by us": seclog.FOREIGN_NONCE}
 
 
 class Authenticator:
@@ -106,31 +103,46 @@ class Authenticator:
     RFC 3261 §22.3)."""
 
     def __init__(self, challenger: Challenger, lookup_ha1: HA1Lookup, realm: str,
-                 ban: FailureBan) -> None:
+                 bans: Bans, known_user: Callable[[str], bool] | None = None) -> None:
         self.challenger = challenger
         self.lookup_ha1 = lookup_ha1
         self.realm = realm
-        self.ban = ban
+        self.bans = bans
+        # Only for the security log's reason (unknown-user vs wrong-password): never for the
+        # answer, which is the same either way.
+        self.known_user = known_user or (lambda name: False)
 
-    def check(self, request: Request, header: str, source: str, now: float) -> AuthCheck:
+    def check(self, request: Request, header: str, peer: Peer, now: float) -> AuthCheck:
         credentials = self._credentials_for_our_realm(request, header)
         if credentials is None:
             return AuthCheck(challenge=self.challenger.challenge(now))
         # §22.4: the digest uri must name this request's Request-URI (no replay elsewhere).
         result = self.challenger.verify(credentials, request.method, self.lookup_ha1, now,
                                         request_uri=str(request.uri), body=request.body)
+        tried = result.username or ""
+        if self.bans.is_blocked(peer.host, tried, now):
+            return AuthCheck(drop=True)  # said in the log when the ban started
         if result.ok and result.username:
-            self.ban.record_success(source)
+            self.bans.record_success(peer.host, result.username)
             return AuthCheck(username=result.username)
-        if result.stale:
+        reason = self._reason(result.reason, tried)
+        seclog.auth_failed(peer, result.username, reason, request.method)
+        if reason == seclog.STALE_NONCE:
             # RFC 7616 §3.3: a good digest over an expired nonce is no failure; ask again.
             return AuthCheck(challenge=self.challenger.challenge(now, stale=True))
-        check = AuthCheck(challenge=self.challenger.challenge(now))
-        if self.ban.record_failure(source, now):
-            log.warning("source %s banned after repeated digest authentication failures",
-                        source)
-            check.events.append(SourceBanned(source))
+        check = AuthCheck(challenge=self.challenger.challenge(now, stale=result.stale))
+        ban = self.bans.record_failure(peer.host, tried, now)
+        if ban is not None:
+            seclog.ban_started(ban)
+            check.events.append(BanStarted(ban))
         return check
+
+    def _reason(self, verdict: str, username: str) -> str:
+        if verdict in _NONCE_REASONS:
+            return _NONCE_REASONS[verdict]
+        if verdict == BAD_CREDENTIALS:
+            return seclog.WRONG_PASSWORD if self.known_user(username) else seclog.UNKNOWN_USER
+        return seclog.BAD_CREDENTIALS
 
     def _credentials_for_our_realm(self, request: Request, header: str) -> str | None:
         for value in request.headers.fields(header):
@@ -142,7 +154,7 @@ class Authenticator:
 
 @dataclass(slots=True)
 class RegistrarResult:
-    response: Response
+    response: Response | None  # None: send nothing (a blocked source)
     events: list[object] = field(default_factory=list)
 
 
@@ -180,7 +192,9 @@ class Registrar:
         if not isinstance(request.to.uri, SipUri):
             return RegistrarResult(reply(400, "Bad Request (To must be a SIP or SIPS URI)"))
         # Step 3: authenticate.
-        check = self.auth.check(request, "Authorization", peer.host, now)
+        check = self.auth.check(request, "Authorization", peer, now)
+        if check.drop:
+            return RegistrarResult(None)
         if check.username is None:
             extra = [("WWW-Authenticate", value) for value in check.challenge]
             return RegistrarResult(reply(401, extra=extra), check.events)
@@ -231,6 +245,10 @@ class Registrar:
                 events = self.locations.apply(aor, updates, call_id=call_id, cseq=cseq,
                                               peer=peer, now=now,
                                               user_agent=request.headers.get("User-Agent"))
+                for event in events:
+                    if isinstance(event, ContactRegistered):
+                        seclog.registered(peer, _user_of(aor), aor, event.contact,
+                                          event.expires)
         except OutOfOrder:
             # §10.3 step 7: the whole request fails and no binding changes.
             return RegistrarResult(reply(500, "Server Internal Error (out of order REGISTER)",
@@ -271,6 +289,10 @@ class Registrar:
 
     def next_deadline(self) -> float | None:
         return self.locations.next_expiry()
+
+
+def _user_of(aor: str) -> str:
+    return aor.removeprefix("sip:").partition("@")[0]
 
 
 def _q_value(text: str | None) -> float | None:

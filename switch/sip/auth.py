@@ -208,6 +208,15 @@ class DigestChallenger:
         self._mac_prefix = b"nonce\0" + realm.encode() + b"\0"
         self._dummy_ha1 = hmac.digest(secret, b"dummy-ha1\0" + realm.encode(), "sha256").hex()
 
+    def reconfigure(self, *, algorithms: Sequence[str], nonce_ttl: float) -> None:
+        """New algorithms and nonce lifetime (config reload); issued nonces and the replay
+        map are kept, so no client has to start over and no nonce can be replayed."""
+        canonical = [_canonical(name) for name in algorithms]
+        if not canonical or None in canonical:
+            raise ValueError(f"unsupported digest algorithm in {list(algorithms)!r}")
+        self.algorithms = tuple(name for name in canonical if name is not None)
+        self.nonce_ttl = nonce_ttl
+
     # -- nonces ---------------------------------------------------------------------------------
 
     def _mac(self, key: bytes, payload: bytes) -> bytes:

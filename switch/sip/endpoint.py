@@ -183,6 +183,27 @@ class Endpoint:
             return tx.state
         return State.COMPLETED if key in self._absorbing else None
 
+    def snapshot(self) -> list[dict[str, object]]:
+        """Every transaction not yet terminated, for operators (``switchboard ctl
+        transactions``): key, side, method, §17 state, peer, Call-ID, next timer deadline.
+        Completed UDP non-INVITE server transactions are only response bytes by now, so they
+        show their key, method (the key's last part) and destination."""
+        rows: list[dict[str, object]] = []
+        for side, table in (("client", self._client), ("server", self._server)):
+            for key, tx in list(table.items()):
+                rows.append({
+                    "key": key, "side": side, "method": tx.request.method,
+                    "state": tx.state.value, "peer": str(tx.peer),
+                    "call_id": tx.request.headers.get("Call-ID"),
+                    "next_deadline": min(tx.deadlines.values(), default=None)})
+        deadlines = dict((key, when) for when, key in self._absorb_until)
+        for key, (_, transport, host, port) in list(self._absorbing.items()):
+            rows.append({
+                "key": key, "side": "server", "method": _key_method(key),
+                "state": State.COMPLETED.value, "peer": str(Peer(transport, host, port)),
+                "call_id": None, "next_deadline": deadlines.get(key)})
+        return rows
+
     @property
     def pending(self) -> int:
         """Transactions not yet terminated (the driver waits for 0 on a graceful close)."""
@@ -437,6 +458,12 @@ class Endpoint:
         tx.to_tag = tx.to_tag or new_tag()
         response.headers.set("To", f"{raw};tag={tx.to_tag}")
         vars(response).pop("to", None)  # drop a cached view of the old To
+
+
+def _key_method(key: str) -> str:
+    """The method part of a server transaction key (see ``transaction.server_key``)."""
+    parts = key.split("|")
+    return parts[5] if parts[0] == "2543" and len(parts) > 5 else parts[-1]
 
 
 def _with_tag(value: str) -> str:

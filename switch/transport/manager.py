@@ -48,6 +48,12 @@ from .ws import WsListener
 
 log = logging.getLogger(__name__)
 
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f"the address cannot be resolved ({exc.strerror})"
+    return exc.strerror or str(exc)
+
+
 class TransportManager:
     def __init__(self, on_message: MessageHandler, *, admit: AdmitCallback | None = None,
                  on_connection_lost: PeerCallback | None = None,
@@ -104,7 +110,12 @@ class TransportManager:
         bound: list[Listener] = []
         try:
             for item in listeners:
-                bound.append(await self._bind(loop, item))
+                try:
+                    bound.append(await self._bind(loop, item))
+                except OSError as exc:
+                    # Name the listener: "Address already in use" alone does not say which.
+                    raise OSError(exc.errno, f"cannot listen on {item}: "
+                                             f"{_os_reason(exc)}") from exc
         except BaseException:
             await self.stop()
             raise

@@ -81,9 +81,88 @@ def test_cross_field_rules(data: dict[str, object], fragment: str) -> None:
     assert any(fragment in line for line in errors_of(data))
 
 
-def test_routing_section_is_passed_through_untouched() -> None:
-    routing = {"anything": [1, {"goes": True}]}
-    assert parse_config({"routing": routing}).routing == routing
+def _demo_with(**changes: object) -> dict[str, object]:
+    data = demo_data()
+    data.update(changes)
+    return data
+
+
+def _demo_routing(edit: object) -> dict[str, object]:
+    data = demo_data()
+    edit(data["routing"])  # type: ignore[operator]
+    return data
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda r: r["queues"][0].update(strategy="longest_idel"),
+     "config.yaml: routing.queues[0].strategy: unknown strategy 'longest_idel'; expected one of"),
+    (lambda r: r.update(agent_teirs=["junior"]), "config.yaml: routing.agent_teirs:"),
+    (lambda r: r["agents"][3]["skills"].update(klingon=5),
+     "config.yaml: routing.agents[3].skills: unknown skill 'klingon'"),
+    (lambda r: r["queues"][1].update(expression="sales >= 4 and"),
+     "config.yaml: routing.queues[1].expression:"),
+])
+def test_routing_section_is_validated_by_the_router(edit: object, expected: str) -> None:
+    lines = errors_of(_demo_routing(edit))
+    assert any(line.startswith(expected) for line in lines), lines
+
+
+@pytest.mark.parametrize(("numbers", "expected"), [
+    ({"300": "queue:suport"}, "config.yaml: numbers.300: queue 'suport' does not exist"),
+    ({"301": "ivr:night"}, "config.yaml: numbers.301: IVR flow 'night' does not exist"),
+    ({"302": "agent:9999"}, "config.yaml: numbers.302: agent '9999' has no account"),
+    ({"1001": "queue:support"}, "config.yaml: numbers.1001: also an agent's username"),
+])
+def test_numbers_must_lead_somewhere(numbers: dict[str, str], expected: str) -> None:
+    data = demo_data()
+    data["numbers"] = {**data["numbers"], **numbers}
+    lines = errors_of(data)
+    assert [line for line in lines if line.startswith(expected)], lines
+
+
+def test_queue_numbers_need_a_routing_section() -> None:
+    data = demo_data()
+    del data["routing"]
+    assert any("numbers.200: 'queue:support' needs a routing: section" in line
+               for line in errors_of(data))
+
+
+@pytest.mark.parametrize(("listeners", "expected"), [
+    (["udp:127.0.0.1:5060", "udp:127.0.0.1:5060"],
+     "config.yaml: listeners[1]: udp:127.0.0.1:5060 is listed twice (listeners[0])"),
+    (["tcp:127.0.0.1:5060", "ws:127.0.0.1:5060"],
+     "config.yaml: listeners[1]: ws:127.0.0.1:5060 takes the same TCP port as"),
+])
+def test_listeners_cannot_share_a_socket(listeners: list[str], expected: str) -> None:
+    lines = errors_of(_demo_with(listeners=listeners))
+    assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_udp_and_tcp_may_share_a_port_and_port_zero_never_clashes() -> None:
+    parse_config(_demo_with(listeners=["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060",
+                                       "tcp:127.0.0.1:0", "ws:127.0.0.1:0"]))
+
+
+def test_empty_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing here yet\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.lines == ["empty.yaml: the configuration is empty (a mapping of sections"
+                                " is expected; see examples/switchboard.yaml)"]
+
+
+def test_default_digest_algorithm_lets_every_named_phone_register() -> None:
+    # JsSIP, SIPp and baresip give up on a SHA-256 challenge: the default must not offer it.
+    assert parse_config({"node": {}}).security.digest_algorithms == ["MD5"]
+    assert demo_config().security.digest_algorithms == ["MD5"]
+
+
+def test_trusted_and_allow_listed_sources_are_never_banned() -> None:
+    config = parse_config(_demo_with(security={
+        "trusted_sources": ["127.0.0.1/32"], "auth_ban": {"allow_list": ["10.1.0.0/16"]}}))
+    assert config.security.never_ban("127.0.0.1") and config.security.never_ban("10.1.2.3")
+    assert not config.security.never_ban("10.2.0.1")
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PURE_NODE_FILES = [
     "switch/policy.py", "switch/config.py", "switch/demo.py", "switch/events/bus.py",
     "switch/registrar/locations.py", "switch/registrar/registrar.py",
-    "switch/registrar/qualify.py",
+    "switch/registrar/qualify.py", "switch/registrar/bans.py", "switch/registrar/seclog.py",
 ]
 FORBIDDEN = {"asyncio", "socket", "time", "datetime", "selectors", "ssl", "threading",
              "uvloop", "subprocess", "random"}

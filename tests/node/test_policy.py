@@ -8,7 +8,7 @@ import pytest
 
 from switch.demo import demo_config
 from switch.policy import CallArrived, Policy, host_matcher
-from switch.registrar.guard import AuthFailureBan
+from switch.registrar.bans import Bans
 from switch.registrar.locations import LocationService
 from switch.registrar.registrar import Authenticator, Registrar
 from switch.sip.address import Peer
@@ -33,7 +33,7 @@ def make_policy(threshold: int = 5) -> Policy:
             return None
         return ha1(username, realm, account.password.get_secret_value(), algorithm)
 
-    ban = AuthFailureBan(threshold, 60.0, 300.0)
+    ban = Bans(user_threshold=threshold, window=60.0, duration=300.0)
     auth = Authenticator(DigestChallenger(realm, SECRET), lookup, realm, ban)
     registrar = Registrar(config.registrar, LocationService(5), auth, domain=config.node.domain,
                           serves_host=host_matcher(config), secret=SECRET)
@@ -158,8 +158,16 @@ def test_bad_password_on_invite_counts_toward_the_ban() -> None:
         response, _ = authed_invite(policy, f"sip:100@switchboard.local;x={attempt}",
                                     password="wrong")
         assert response.status == 407
-    assert policy.handle(request("OPTIONS", "sip:127.0.0.1", call_id="after"), STRANGER,
-                         NOW).response is None
+    # The username is blocked from that source: even the right password gets no answer.
+    first = answer(policy, "INVITE", "sip:100@switchboard.local", cseq=5, branch="z9hG4bK-5")
+    auth = DigestClient("1001", "demo1001").authorize(
+        first.headers.getall("Proxy-Authenticate"), "INVITE", "sip:100@switchboard.local")
+    decision = policy.handle(request("INVITE", "sip:100@switchboard.local", cseq=6,
+                                     branch="z9hG4bK-6",
+                                     extra=[f"Proxy-Authorization: {auth}"]), STRANGER, NOW)
+    assert decision.response is None
+    # Requests without credentials from the address are still answered (not an address ban).
+    assert answer(policy, "OPTIONS", "sip:127.0.0.1", call_id="after").status == 200
 
 
 def test_draining_refuses_new_work_with_503() -> None:

@@ -10,7 +10,7 @@ import pytest
 from switch.config import RegistrarSection
 from switch.demo import demo_config
 from switch.policy import host_matcher
-from switch.registrar.guard import AuthFailureBan
+from switch.registrar.bans import Bans, BanStarted
 from switch.registrar.locations import (
     ContactExpired,
     ContactRefreshed,
@@ -18,7 +18,7 @@ from switch.registrar.locations import (
     ContactRemoved,
     LocationService,
 )
-from switch.registrar.registrar import Authenticator, Registrar, SourceBanned
+from switch.registrar.registrar import Authenticator, Registrar
 from switch.sip.address import Peer
 from switch.sip.auth import DigestChallenger, DigestClient, ha1
 from switch.sip.message import Response
@@ -40,9 +40,10 @@ def lookup(username: str, realm: str, algorithm: str) -> str | None:
 class Harness:
     def __init__(self, *, max_contacts: int = 3, threshold: int = 3) -> None:
         self.now = T0
-        self.ban = AuthFailureBan(threshold, 60.0, 300.0)
+        self.ban = Bans(user_threshold=threshold, window=60.0, duration=300.0)
         self.challenger = DigestChallenger(REALM, SECRET, salt=b"saltsa")
-        self.auth = Authenticator(self.challenger, lookup, REALM, self.ban)
+        self.auth = Authenticator(self.challenger, lookup, REALM, self.ban,
+                                  known_user={"1001", "1002"}.__contains__)
         settings = RegistrarSection(min_expires=60, max_expires=3600, default_expires=600,
                                     max_contacts=max_contacts)
         self.locations = LocationService(settings.max_contacts)
@@ -53,6 +54,7 @@ class Harness:
     def send(self, peer: Peer = PEER, **kwargs: Any) -> tuple[Response, list[object]]:
         result = self.registrar.handle(request("REGISTER", "sip:switchboard.local", **kwargs),
                                        peer, self.now)
+        assert result.response is not None, "the registrar sent nothing"
         return result.response, result.events
 
     def register(self, user: str = "1001", password: str | None = None, *,
@@ -256,21 +258,29 @@ def test_unknown_user_and_wrong_password_get_identical_answers() -> None:
     assert _strip_nonce(answers[0]) == _strip_nonce(answers[1])  # ...and nothing else
 
 
-def test_repeated_failures_ban_the_source_once() -> None:
+def test_repeated_failures_block_the_username_from_that_source_once() -> None:
     h = Harness(threshold=3)
     bans = []
-    for attempt in range(5):
+    for attempt in range(3):
         challenge, _ = h.send(contacts=[C1], cseq=2 * attempt + 1)
         auth = DigestClient("1001", "nope").authorize(
             challenge.headers.getall("WWW-Authenticate"), "REGISTER", "sip:switchboard.local")
         _, events = h.send(contacts=[C1], cseq=2 * attempt + 2,
                            extra=[f"Authorization: {auth}"])
-        bans += [e for e in events if isinstance(e, SourceBanned)]
-    assert bans == [SourceBanned("192.0.2.10")]
-    assert h.ban.is_banned("192.0.2.10", h.now)
-    other = Peer("udp", "192.0.2.99", 5060)
-    assert not h.ban.is_banned(other.host, h.now)
-    assert not h.ban.is_banned("192.0.2.10", h.now + 301)
+        bans += [e.ban for e in events if isinstance(e, BanStarted)]
+    assert [(b.source, b.username, b.scope) for b in bans] == [("192.0.2.10", "1001", "user")]
+    # The blocked username gets nothing from that source, even with the right password ...
+    challenge, _ = h.send(contacts=[C1], cseq=20)
+    auth = DigestClient("1001", "demo1001").authorize(
+        challenge.headers.getall("WWW-Authenticate"), "REGISTER", "sip:switchboard.local")
+    result = h.registrar.handle(request("REGISTER", "sip:switchboard.local", contacts=[C1],
+                                        cseq=21, extra=[f"Authorization: {auth}"]), PEER, h.now)
+    assert result.response is None
+    # ... while another account at the same address registers, and the address is not banned.
+    response, _ = h.register("1002", peer=PEER, call_id="other-phone")
+    assert response.status == 200
+    assert not h.ban.is_banned("192.0.2.10", h.now)
+    assert not h.ban.is_blocked("192.0.2.10", "1001", h.now + 301)
 
 
 def test_any_domain_in_demo_maps_to_the_same_aor() -> None:

@@ -1,0 +1,174 @@
+"""``switchboard ctl``: inspect and steer a running node over its HTTP listener.
+
+    switchboard ctl registrations          AORs, contacts, transport, expiry, reachability
+    switchboard ctl bans                   active bans with their reasons
+    switchboard ctl unban ADDRESS [--user NAME]   lift a ban (all of an address by default)
+    switchboard ctl transactions           SIP transactions in flight
+    switchboard ctl reload                 re-read the config file (as SIGHUP does)
+
+The node is found at ``--url``, else at the ``http.listen`` of ``--config FILE``, else at
+http://127.0.0.1:8080 (the default). The node only answers these from ``http.control_from``
+(this host by default). ``--json`` prints the node's answer as it is, for scripts.
+
+Exit codes: 0 done, 1 the node said no (no such ban, reload refused) or cannot be reached,
+2 bad usage or config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from .config import ConfigError, load_config, parse_hostport
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+TIMEOUT = 10.0
+
+
+def add_parser(sub: Any) -> None:
+    ctl = sub.add_parser("ctl", help="inspect and control a running node (registrations, bans,"
+                                     " transactions, reload)")
+    ctl.add_argument("--url", help=f"the node's HTTP address (default {DEFAULT_URL})")
+    ctl.add_argument("--config", metavar="FILE", help="find the node by this config's"
+                                                      " http.listen")
+    ctl.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    actions = ctl.add_subparsers(dest="action", required=True)
+    actions.add_parser("registrations", help="registered AORs and their contacts")
+    actions.add_parser("bans", help="active bans")
+    unban = actions.add_parser("unban", help="lift the bans of an address")
+    unban.add_argument("source", metavar="ADDRESS")
+    unban.add_argument("--user", help="lift only the block of this username")
+    actions.add_parser("transactions", help="SIP transactions in flight")
+    actions.add_parser("reload", help="re-read and apply the config file")
+    ctl.set_defaults(func=run)
+
+
+def node_url(args: argparse.Namespace) -> str:
+    if args.url:
+        return str(args.url).rstrip("/")
+    if args.config:
+        host, port = parse_hostport(load_config(args.config).http.listen)
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return DEFAULT_URL
+
+
+def call(url: str, method: str, path: str) -> tuple[int, Any]:
+    request = urllib.request.Request(url + path, method=method,
+                                     headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        try:
+            return exc.code, json.loads(body)
+        except ValueError:
+            return exc.code, {"detail": body.decode(errors="replace")}
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        url = node_url(args)
+    except (ConfigError, ValueError) as exc:
+        lines = exc.lines if isinstance(exc, ConfigError) else [str(exc)]
+        print("\n".join(lines), file=sys.stderr)
+        return 2
+    method, path = {
+        "registrations": ("GET", "/ctl/registrations"),
+        "bans": ("GET", "/ctl/bans"),
+        "transactions": ("GET", "/ctl/transactions"),
+        "reload": ("POST", "/ctl/reload"),
+    }.get(args.action, ("DELETE", ""))
+    if args.action == "unban":
+        path = "/ctl/bans/" + urllib.parse.quote(args.source, safe="")
+        if args.user is not None:
+            path += "?username=" + urllib.parse.quote(args.user, safe="")
+    try:
+        status, body = call(url, method, path)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"switchboard ctl: cannot reach the node at {url}: {reason}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return 0 if status < 400 else 1
+    if status >= 400:
+        _print_refusal(status, body)
+        return 1
+    PRINTERS[args.action](body)
+    return 0
+
+
+def _print_refusal(status: int, body: Any) -> None:
+    if isinstance(body, dict) and body.get("problems"):
+        print("reload refused; the node keeps its running configuration:", file=sys.stderr)
+        for line in body["problems"]:
+            print(f"  {line}", file=sys.stderr)
+        return
+    detail = body.get("detail") if isinstance(body, dict) else body
+    print(f"switchboard ctl: the node answered {status}: {detail}", file=sys.stderr)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths,
+                                                                      strict=True)).rstrip())
+
+
+def _print_registrations(body: list[dict[str, Any]]) -> None:
+    rows = []
+    for entry in body:
+        for contact in entry["contacts"]:
+            reachable = {True: "yes", False: "NO", None: "-"}[contact["reachable"]]
+            rows.append([entry["aor"], contact["contact"], contact["transport"],
+                         contact["source"], f"{contact['expires_in']}s", reachable,
+                         contact.get("user_agent") or ""])
+    _table(rows, ["AOR", "CONTACT", "TRANSPORT", "SOURCE", "EXPIRES", "REACHABLE",
+                  "USER AGENT"])
+    print(f"{len(body)} AORs, {len(rows)} contacts")
+
+
+def _print_bans(body: list[dict[str, Any]]) -> None:
+    rows = [[ban["source"], ban["scope"], ban["username"] or "*", f"{ban['remaining']}s",
+             ban["reason"]] for ban in body]
+    _table(rows, ["SOURCE", "SCOPE", "USERNAME", "LEFT", "REASON"])
+    print(f"{len(rows)} active bans")
+
+
+def _print_unban(body: dict[str, Any]) -> None:
+    for ban in body["lifted"]:
+        who = f" user {ban['username']}" if ban["username"] is not None else ""
+        print(f"lifted: {ban['source']}{who} ({ban['scope']} ban: {ban['reason']})")
+
+
+def _print_transactions(body: list[dict[str, Any]]) -> None:
+    rows = []
+    for tx in body:
+        left_s = tx.get("next_timer_in")
+        left = f"{left_s:.1f}s" if isinstance(left_s, int | float) else "-"
+        rows.append([tx["side"], tx["method"], tx["state"], tx["peer"], left,
+                     tx.get("call_id") or "", tx["key"]])
+    _table(rows, ["SIDE", "METHOD", "STATE", "PEER", "NEXT TIMER", "CALL-ID", "KEY"])
+    print(f"{len(rows)} transactions")
+
+
+def _print_reload(body: dict[str, Any]) -> None:
+    print("configuration reloaded")
+    if body.get("removed_registrations"):
+        print(f"  {body['removed_registrations']} registrations of removed accounts dropped")
+    for name in body.get("needs_restart", []):
+        print(f"  {name} changed: takes effect at the next restart")
+
+
+PRINTERS: dict[str, Callable[[Any], None]] = {
+    "registrations": _print_registrations, "bans": _print_bans, "unban": _print_unban,
+    "transactions": _print_transactions, "reload": _print_reload,
+}
