@@ -17,7 +17,7 @@ confidence interval is the one that says whether the change matters.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -25,18 +25,20 @@ from typing import IO, Any
 from routing.arrivals import Arrival
 from routing.config import RoutingConfig, load_config
 from routing.estimates import Estimate, estimate
+from routing.model import ConfigError
 from routing.report import (
     GROUP_KPIS,
     QUEUE_KPIS,
     SimulationReport,
     queue_value,
+    replication_warning,
     run_replications,
     text_table,
 )
-from routing.scenario import Scenario, ScenarioError, load_scenario
+from routing.scenario import AgentGroupSpec, Scenario, ScenarioError, load_scenario
 
-__all__ = ["Comparison", "LogError", "LogWriter", "compare", "format_comparison", "read_log",
-           "replay"]
+__all__ = ["WHAT_IF_EXPECTED", "Comparison", "LogError", "LogWriter", "WhatIf", "compare",
+           "format_comparison", "load_what_if", "read_log", "replay", "unused_scenario_fields"]
 
 LOG_VERSION = 1
 
@@ -117,14 +119,103 @@ def read_log(path: str | Path) -> EventLog:
     return EventLog(scenario, reps)
 
 
-def replay(log: EventLog, config: RoutingConfig | None = None, *,
-           core: str = "selected") -> SimulationReport:
-    """Run every recorded replication with ``config`` (default: the recorded config)."""
+def replay(log: EventLog, config: RoutingConfig | None = None, *, core: str = "selected",
+           agent_groups: Sequence[AgentGroupSpec] | None = None) -> SimulationReport:
+    """Run every recorded replication with ``config`` (default: the recorded config) and
+    ``agent_groups`` (default: the recorded ones; their generated agents join the config)."""
     scenario = log.scenario
+    if agent_groups is not None:
+        scenario = scenario.model_copy(update={"agent_groups": list(agent_groups)})
     cfg = scenario.routing_config(override=config)
     sets: Iterator[tuple[int, list[Arrival]]] = iter(log.replications)
     runs = run_replications(cfg, sets, scenario, core=core, total=len(log.replications))
-    return SimulationReport.from_runs(scenario.name, runs)
+    return SimulationReport.from_runs(scenario.name, runs, config=cfg, scenario=scenario)
+
+
+# -- the what-if config ------------------------------------------------------------------------
+WHAT_IF_EXPECTED = (
+    "a routing config (top-level skills:, queues:, agents:, ...), a simulation scenario "
+    "(arrivals:, agent_groups:, and routing: or routing_file:) or a node config (switchboard "
+    "YAML) with a top-level routing: section")
+_SCENARIO_KEYS = frozenset({"arrivals", "agent_groups", "routing_file", "duration", "warmup",
+                            "replications", "ring_delay"})
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """The config a replay tries: ``kind`` is ``routing config``, ``scenario`` or ``node
+    config``; a scenario's ``agent_groups`` replace the recorded ones."""
+
+    config: RoutingConfig
+    kind: str
+    scenario: Scenario | None = None
+
+    @property
+    def agent_groups(self) -> list[AgentGroupSpec] | None:
+        return None if self.scenario is None else list(self.scenario.agent_groups)
+
+
+def load_what_if(path: str | Path) -> WhatIf:
+    """Read a routing config, a scenario (its routing and agent groups) or a node config (its
+    ``routing:`` section; the node's other sections are not checked here).
+
+    Raises :class:`ConfigError` whose message starts with the file name, then names the field
+    or what was expected.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    import yaml
+
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                          f"{exc}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: the top level is {type(data).__name__}, not a mapping; "
+                          f"expected {WHAT_IF_EXPECTED}")
+    if _SCENARIO_KEYS & set(data):
+        try:  # errors name the field; a relative routing_file is resolved next to the file
+            scenario = load_scenario(path)
+        except ScenarioError as exc:
+            raise ConfigError(f"{path}: scenario: {exc}") from None
+        if scenario.routing is not None:
+            raw = load_config(scenario.routing)
+        else:
+            assert scenario.routing_file is not None
+            raw = load_config(Path(scenario.routing_file))
+        return WhatIf(raw, "scenario", scenario)
+    if "routing" in data:
+        section = data["routing"]
+        if not isinstance(section, Mapping):
+            found = "empty" if section is None else f"a {type(section).__name__}"
+            raise ConfigError(f"{path}: the routing: section is {found}; a node config needs a "
+                              "routing: mapping (skills:, queues:, ...) to replay against")
+        try:
+            return WhatIf(load_config(section), "node config")
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: routing: {exc}") from None
+    if not set(RoutingConfig.model_fields) & set(data):
+        keys = ", ".join(sorted(map(str, data))) or "none"
+        raise ConfigError(f"{path}: neither a routing config, a scenario nor a node config with "
+                          f"a routing: section (top-level keys: {keys}); expected "
+                          f"{WHAT_IF_EXPECTED}")
+    try:
+        return WhatIf(load_config(data), "routing config")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def unused_scenario_fields(what_if: WhatIf, recorded: Scenario) -> list[str]:
+    """Fields of a what-if scenario that differ from the recording and are therefore not used
+    (the calls, the run length and the ring delays come from the log)."""
+    if what_if.scenario is None:
+        return []
+    return [name for name in ("arrivals", "duration", "warmup", "ring_delay")
+            if getattr(what_if.scenario, name) != getattr(recorded, name)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +224,7 @@ class Comparison:
 
     rows: dict[tuple[str, str, str], tuple[Estimate, Estimate, Estimate]]
     replications: int
+    warnings: tuple[str, ...] = ()
 
 
 def compare(baseline: SimulationReport, what_if: SimulationReport) -> Comparison:
@@ -140,7 +232,9 @@ def compare(baseline: SimulationReport, what_if: SimulationReport) -> Comparison
     rows: dict[tuple[str, str, str], tuple[Estimate, Estimate, Estimate]] = {}
     pairs = list(zip(baseline.runs, what_if.runs, strict=True))
     for scope, kpis in (("queue", QUEUE_KPIS), ("group", GROUP_KPIS)):
-        names = baseline.queues if scope == "queue" else baseline.groups
+        # Agent groups only the what-if has (e.g. a node config's own agents) are shown too.
+        names = list(baseline.queues) if scope == "queue" else \
+            [*baseline.groups, *(g for g in what_if.groups if g not in baseline.groups)]
         for name in names:
             for kpi in kpis:
                 a, b = [], []
@@ -151,18 +245,23 @@ def compare(baseline: SimulationReport, what_if: SimulationReport) -> Comparison
                     b.append(queue_value(stats_b, kpi) if stats_b else float("nan"))
                 rows[(scope, name, kpi)] = (estimate(a), estimate(b),
                                             estimate([y - x for x, y in zip(a, b, strict=True)]))
-    return Comparison(rows, len(pairs))
+    warnings = [f"{label}: {w}" for label, report in (("baseline", baseline),
+                                                      ("what-if", what_if))
+                for w in report.warnings if w != replication_warning(len(report.runs))]
+    few = replication_warning(len(pairs))
+    return Comparison(rows, len(pairs), tuple(warnings + ([few] if few else [])))
 
 
 def format_comparison(comparison: Comparison) -> str:
     """A KPI table: baseline, what-if and the paired difference with 95 % intervals."""
     rows = [["KPI", "baseline", "what-if", "difference"]]
     for (scope, name, kpi), (a, b, diff) in comparison.rows.items():
-        label, scale, digits, unit = (QUEUE_KPIS if scope == "queue" else GROUP_KPIS)[kpi]
-        rows.append([f"{scope} {name}: {label}", a.format(scale, digits, unit),
-                     b.format(scale, digits, unit), diff.format(scale, digits, unit)])
-    head = (f"what-if over {comparison.replications} recorded replication(s); mean ± 95 % "
-            "half-width; difference = what-if − baseline, paired on the same calls")
+        k = (QUEUE_KPIS if scope == "queue" else GROUP_KPIS)[kpi]
+        rows.append([f"{scope} {name}: {k.label}", a.format(k.scale, k.digits, k.unit),
+                     b.format(k.scale, k.digits, k.unit), diff.format(k.scale, k.digits, k.unit)])
+    head = (f"what-if over {comparison.replications} recorded replication(s); per-replication "
+            "averages: mean ± 95 % half-width; difference = what-if − baseline, paired on the "
+            "same calls")
     return head + "\n\n" + text_table(rows)
 
 

@@ -14,8 +14,20 @@ handle time and wrap up for as long as the router's config says.
 Measurement. Calls that *arrive* in ``[warmup, duration)`` are counted, and the run goes on
 after ``duration`` (without new arrivals) until each of them is answered and ended, abandoned,
 or has left the router, so no counted call is censored. Agent time (occupancy) is measured over
-``[warmup, duration)``. A call *waits* (P(wait)) when no offer is made at the instant it
-arrives. See routing/erlang.py for the matching definitions of SL, ASA and abandonment.
+``[warmup, duration)``.
+
+Wait and ring time. A call's *wait* is its time in the queue: from arrival until it is offered
+to the agent who answers it. The ring time of that offer (offer to answer) is not wait; it is
+counted apart (``ring_answered``), because the agent is already seized then, exactly as in
+Erlang C, which has no ring time: with ``ring_delay: 0`` time in queue and time to answer are
+the same, and with a ring delay the queue figures compare with Erlang C for a handle time that
+includes the ring.
+An offer that expires unanswered sends the call back to the queue, and that ring time is wait.
+ASA and the service level use this wait; a call *waited* (P(wait)) when its wait is above zero,
+that is when it was not answered by the agent it was offered to on arrival; a call that is never
+answered (abandoned, overflowed out, rejected, timed out) counts as having waited. An abandoned
+call waits until it hangs up (also while ringing), a call that leaves the router until it
+leaves. See routing/erlang.py for the matching definitions of SL, ASA and abandonment.
 """
 
 from __future__ import annotations
@@ -67,22 +79,38 @@ class QueueStats:
     target_seconds: float
     offered: int = 0
     answered: int = 0
-    answered_in_target: int = 0
+    answered_in_target: int = 0  # answered with a wait of at most target_seconds
     abandoned: int = 0
-    delayed: int = 0  # not offered at the instant of arrival
+    delayed: int = 0  # waited: not answered at once (see the module docstring)
     overflowed_out: int = 0  # left the router: callback
     rejected: int = 0  # queue full, nowhere to overflow
     timed_out: int = 0  # max wait reached, nowhere to overflow
     wait_answered: float = 0.0  # summed waits of answered calls
-    wait_all: float = 0.0  # summed waits of answered and abandoned calls
+    wait_all: float = 0.0  # summed waits of every counted call (until answered or gone)
+    ring_answered: float = 0.0  # summed ring times (offer to answer) of answered calls
 
     @property
     def service_level(self) -> float:
+        """Answered within the target over **offered** calls (abandoned ones count against)."""
         return self.answered_in_target / self.offered if self.offered else math.nan
+
+    @property
+    def service_level_answered(self) -> float:
+        """Answered within the target over **answered** calls only."""
+        return self.answered_in_target / self.answered if self.answered else math.nan
 
     @property
     def asa(self) -> float:
         return self.wait_answered / self.answered if self.answered else math.nan
+
+    @property
+    def mean_wait(self) -> float:
+        """Mean wait of all offered calls: answered, abandoned and those that left."""
+        return self.wait_all / self.offered if self.offered else math.nan
+
+    @property
+    def ring_time(self) -> float:
+        return self.ring_answered / self.answered if self.answered else math.nan
 
     @property
     def p_wait(self) -> float:
@@ -123,7 +151,7 @@ class _Call:
     arrival: Arrival
     counted: bool
     queue: str  # where it is now (overflow moves it)
-    delayed: bool = True
+    offered_at: float | None = None  # when the answering agent was offered the call
     connected_at: float | None = None
     agent: str | None = None
 
@@ -156,7 +184,7 @@ class Simulation:
         self._heap: list[tuple[float, int, int, Any]] = []
         self._seq = 0
         self._calls: dict[str, _Call] = {}
-        self._pending_answers: dict[int, tuple[str, str]] = {}  # reservation -> (call, agent)
+        self._pending_answers: set[int] = set()  # reservations whose answer is scheduled
         self._wrap = {q.id: (q.wrap_up if q.wrap_up is not None else config.wrap_up)
                       for q in config.queues}
         self.queues = {q.id: QueueStats(q.id, q.service_level.seconds) for q in config.queues}
@@ -230,8 +258,12 @@ class Simulation:
         if kind == _ARRIVE:
             self._arrive(payload)
         elif kind == _ANSWER:
-            rid, call_id, agent_id = payload
-            if self._pending_answers.pop(rid, None) is not None:
+            rid, call_id, agent_id, offered_at = payload
+            if rid in self._pending_answers:
+                self._pending_answers.discard(rid)
+                answering = self._calls.get(call_id)
+                if answering is not None:
+                    answering.offered_at = offered_at
                 self._apply(self._handle(AcceptOffer(call_id, agent_id)))
         elif kind == _HANG_UP:
             call = self._calls[payload]
@@ -266,13 +298,8 @@ class Simulation:
             self.queues[arrival.queue].offered += 1
         if arrival.patience is not None:
             self._push(arrival.time + arrival.patience, _ABANDON, arrival.call_id)
-        decisions = self._handle(EnqueueCall(arrival.call_id, arrival.queue, arrival.tier,
-                                             arrival.caller_id, arrival.simple))
-        for d in decisions:
-            if type(d) is OfferCall and d.call_id == arrival.call_id:
-                call.delayed = False
-                break
-        self._apply(decisions)
+        self._apply(self._handle(EnqueueCall(arrival.call_id, arrival.queue, arrival.tier,
+                                             arrival.caller_id, arrival.simple)))
         self._next_arrival()
 
     # -- decisions --------------------------------------------------------------------------
@@ -283,15 +310,15 @@ class Simulation:
                 assert isinstance(d, OfferCall)
                 ring = self._calls[d.call_id].arrival.ring
                 if self._now + ring < d.expires_at:  # else the router's expiry fires first
-                    self._pending_answers[d.reservation_id] = (d.call_id, d.agent_id)
+                    self._pending_answers.add(d.reservation_id)
                     self._push(self._now + ring, _ANSWER,
-                               (d.reservation_id, d.call_id, d.agent_id))
+                               (d.reservation_id, d.call_id, d.agent_id, self._now))
             elif kind is CallConnected:
                 assert isinstance(d, CallConnected)
                 self._connected(d)
             elif kind is OfferRevoked:
                 assert isinstance(d, OfferRevoked)
-                self._pending_answers.pop(d.reservation_id, None)
+                self._pending_answers.discard(d.reservation_id)
             elif kind is CallOverflowed:
                 assert isinstance(d, CallOverflowed)
                 if d.to == CALLBACK:
@@ -317,12 +344,14 @@ class Simulation:
         agent = self._agents[d.agent_id]
         agent.busy_calls[d.call_id] = self._now
         if call.counted:
-            wait = self._now - call.arrival.time
+            offered_at = call.offered_at if call.offered_at is not None else self._now
+            wait = offered_at - call.arrival.time  # exactly 0.0 when offered on arrival
             stats = self.queues[call.arrival.queue]
             stats.answered += 1
             stats.wait_answered += wait
             stats.wait_all += wait
-            stats.delayed += call.delayed
+            stats.ring_answered += self._now - offered_at
+            stats.delayed += wait > 0
             if wait <= stats.target_seconds:
                 stats.answered_in_target += 1
             self.groups[agent.group].answered += 1
@@ -351,10 +380,10 @@ class Simulation:
         if call is None or not call.counted:
             return
         stats = self.queues[call.arrival.queue]
-        stats.delayed += call.delayed
+        stats.delayed += 1  # never answered, so not answered at once
+        stats.wait_all += self._now - call.arrival.time
         if abandoned:
             stats.abandoned += 1
-            stats.wait_all += self._now - call.arrival.time
         elif outcome == "overflowed_out":
             stats.overflowed_out += 1
         elif outcome == "rejected":
