@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 # The headers a response copies from its request (§8.2.6.2); all a 400 for junk can carry.
 _ANSWER_HEADERS = frozenset({"Via", "From", "To", "Call-ID", "CSeq"})
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
+# Transports where messages are cut from a byte stream by Content-Length (RFC 3261 §18.3).
+_BYTE_STREAMS = frozenset({"tcp", "tls"})
 
 
 def stamp_via(via: Via, peer: Peer) -> Via:
@@ -293,7 +295,9 @@ class Endpoint:
 
     def receive(self, data: bytes, peer: Peer, local: Listener, now: float) -> None:
         try:
-            message = parse_message(data, datagram=not peer.is_stream)
+            # Each WebSocket message carries exactly one SIP message (RFC 7118 §5), so WS and
+            # WSS frame bodies as datagrams do: Content-Length is only needed on TCP and TLS.
+            message = parse_message(data, datagram=peer.transport not in _BYTE_STREAMS)
         except ParseError as error:
             self._reject_unparsed(data, peer, error)
             return

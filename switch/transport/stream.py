@@ -5,9 +5,17 @@ TLS is the same protocol under ``ssl=``: asyncio/uvloop run the TLS layer and ca
 ``connection_made`` once the handshake is done.
 
 Keepalive (RFC 5626 §4.4.1): a "CRLFCRLF" ping between messages is answered with a "CRLF"
-pong; a lone CRLF is ignored. A framing error (no or bad Content-Length, a header block or
-body over the limit) leaves no way to find the next message, so the connection is closed
-(RFC 4475 §3.1.2.3) and counted.
+pong; a lone CRLF is ignored.
+
+A framing error (no, several or a bad Content-Length; a header block or body over the limit)
+leaves no way to find the next message, so the connection is closed (RFC 4475 §3.1.2.3,
+§3.3.9) and counted. Before that the stream answers as a datagram would: the messages framed
+ahead of the error are delivered (RFC 4475 §3.1.1.8 dblreq), and the header block that could
+not be framed goes to the SIP core like any message, where the stream parser refuses it for
+the same reason and answers 400 when the head names somewhere to answer (RFC 3261 §18.3:
+Content-Length is mandatory on streams; RFC 4475 §3.4.1 inv2543 lacks it). The answer is
+written before a graceful close, so it is flushed; anything the peer sends afterwards is
+ignored.
 
 Backpressure: the transport's write buffer is capped at ``hub.write_buffer_limit``. A peer that
 does not read loses further messages (logged once per episode, each one counted) instead of
@@ -22,8 +30,7 @@ import logging
 from typing import cast
 
 from switch.sip.address import Listener, Peer
-from switch.sip.errors import ParseError
-from switch.sip.framing import StreamFramer
+from switch.sip.framing import FramingError, StreamFramer
 
 from .base import Connection, Hub, normalize_host
 
@@ -53,6 +60,7 @@ class StreamConnection(asyncio.Protocol, Connection):
         self._framer = StreamFramer(hub.max_message)
         self._pings = 0
         self._closed = False
+        self._failed = False  # framing broke: the stream is answered and closing
         self._over_limit = False  # inside a "peer does not read" episode (log once)
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
@@ -79,29 +87,44 @@ class StreamConnection(asyncio.Protocol, Connection):
         self.hub.register(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._closed or self.refused:
+        if self._closed or self.refused or self._failed:
             return
         self.last_activity = self.hub.clock()
-        framer = self._framer
+        failure: FramingError | None = None
         try:
-            messages = framer.feed(data)
-        except ParseError as exc:
-            drop = "oversize" if exc.status == 413 else "framing"
-            self.hub.counters.drops[drop] += 1
-            log.warning("closing %s: stream framing failed (%s)", self.peer, exc)
-            self.abort()
-            return
-        if framer.pings_seen != self._pings:
-            # RFC 5626 §4.4.1: each CRLFCRLF ping gets one CRLF pong.
-            answered = framer.pings_seen - self._pings
-            self._pings = framer.pings_seen
-            self.hub.counters.keepalives += answered
-            assert self._transport is not None
-            self._transport.write(PONG * answered)
+            messages = self._framer.feed(data)
+        except FramingError as error:
+            messages, failure = error.framed, error
+        self._answer_pings()
         for message in messages:
             self.hub.deliver(message, self.peer, self.listener)
             if self._closed:
                 return
+        if failure is not None:
+            self._framing_failed(failure)
+
+    def _answer_pings(self) -> None:
+        """RFC 5626 §4.4.1: each CRLFCRLF ping gets one CRLF pong."""
+        pings = self._framer.pings_seen
+        if pings != self._pings:
+            answered = pings - self._pings
+            self._pings = pings
+            self.hub.counters.keepalives += answered
+            assert self._transport is not None
+            self._transport.write(PONG * answered)
+
+    def _framing_failed(self, error: FramingError) -> None:
+        """Answer what can be answered, then close: the stream cannot be resynchronised."""
+        self._failed = True
+        self.hub.counters.drops["oversize" if error.status == 413 else "framing"] += 1
+        log.warning("closing %s: stream framing failed (%s)", self.peer, error.reason)
+        if error.head is not None and not self._closed:
+            # The core parses the head as a stream message, refuses it for the same missing
+            # or bad Content-Length and answers 400 on this connection, as it answers a
+            # malformed datagram (no Via: nothing to answer, it only logs).
+            self.hub.deliver(error.head, self.peer, self.listener)
+        # close(), not abort(): the answers just written are flushed before the FIN.
+        self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.refused:

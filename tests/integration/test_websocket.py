@@ -40,3 +40,13 @@ def test_websocket_options(node: RunningNode) -> None:
         response = SipUser(conn, "1009").options()
         assert response is not None and response.status == 200, response
         assert response.get("call-id") is not None
+
+
+def test_websocket_message_without_content_length_is_served(node: RunningNode) -> None:
+    # The WebSocket message is the frame (RFC 7118 §5): unlike TCP, no Content-Length needed.
+    with SipConnection("ws", node.addr("ws")) as conn:
+        user = SipUser(conn, "1010")
+        request = user.build("OPTIONS", user.registrar_uri())
+        assert b"Content-Length: 0\r\n" in request
+        response = conn.request(request.replace(b"Content-Length: 0\r\n", b""))
+        assert response is not None and response.status == 200, response

@@ -1,17 +1,30 @@
 """TCP through the TransportManager: framing, keepalive, reuse, dialling, idleness, backpressure.
 
-Clients are real sockets (asyncio streams on the client side); the server side is the manager.
+Clients are real sockets (asyncio streams on the client side); the server side is the manager,
+alone (a collector stands for the SIP core) or, where the answer matters, driving the real
+sans-I/O endpoint as the node does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from switch.sip.address import Peer
+from switch.sip.address import Listener, Peer
+from switch.sip.endpoint import Endpoint
+from switch.sip.message import Response, parse_message
+from switch.transport import TransportManager
+from switch.transport.certs import make_self_signed
+from switch.transport.driver import Driver
+from switch.transport.tls import client_context, server_context
 
 from .support import LOOP_IDS, LOOPS, WAIT, read_eof, read_exactly, request, response, running
 
@@ -114,13 +127,131 @@ async def test_oversize_message_closes_the_connection() -> None:
         writer.close()
 
 
-async def test_missing_content_length_closes_the_connection() -> None:
+async def test_missing_content_length_hands_the_head_over_then_closes() -> None:
+    """RFC 3261 §18.3: no Content-Length, no framing. The head goes to the core (which answers
+    it as a malformed message: see the tests below), then the connection closes."""
+    head = b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nCall-ID: z\r\n\r\n"
     async with running(["tcp:127.0.0.1:0"]) as (manager, got, bound):
         reader, writer = await _connect(bound[0].port)
-        writer.write(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nCall-ID: z\r\n\r\n")
+        writer.write(head + b"v=0\r\n")
+        assert (await got.next()).data == head
         assert await read_eof(reader) == b""
         assert manager.stats()["drops"]["framing"] == 1
         assert got.messages.empty()
+        await got.next_lost()
+        writer.close()
+
+
+async def test_messages_framed_before_a_framing_error_are_delivered() -> None:
+    """RFC 4475 §3.1.1.8 (dblreq): what was framed before junk in the same read is kept."""
+    junk = b"C\r\n\r\n"
+    async with running(["tcp:127.0.0.1:0"]) as (manager, got, bound):
+        reader, writer = await _connect(bound[0].port)
+        writer.write(request(call_id="a") + request(call_id="b") + junk)
+        assert [(await got.next()).data for _ in range(3)] == [
+            request(call_id="a"), request(call_id="b"), junk]
+        assert await read_eof(reader) == b""
+        assert manager.stats()["drops"]["framing"] == 1
+        writer.close()
+
+
+# -- framing errors answered by the real SIP core ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cert_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_self_signed(tmp_path_factory.mktemp("certs"))
+
+
+@asynccontextmanager
+async def _answering(transport: str, cert_files: tuple[Path, Path]) -> AsyncIterator[
+        tuple[TransportManager, Listener]]:
+    """A TransportManager driving the sans-I/O endpoint, wired as ``switch/app.py`` does."""
+    drivers: list[Driver] = []
+    options: dict[str, Any] = {}
+    if transport == "tls":
+        options["tls_context"] = server_context(*cert_files)
+    manager = TransportManager(lambda data, peer, local: drivers[0].receive(data, peer, local),
+                               on_connection_lost=lambda p: drivers[0].connection_lost(p),
+                               **options)
+    drivers.append(Driver(Endpoint(), manager))
+    (bound,) = await manager.start([Listener(transport, "127.0.0.1", 0)])
+    try:
+        yield manager, bound
+    finally:
+        drivers[0].close()
+        await manager.stop()
+
+
+async def _dial(transport: str, port: int, cert_files: tuple[Path, Path]) -> tuple[
+        asyncio.StreamReader, asyncio.StreamWriter]:
+    if transport == "tcp":
+        return await _connect(port)
+    context: ssl.SSLContext = client_context(cert_files[0])
+    return await asyncio.wait_for(asyncio.open_connection(
+        "127.0.0.1", port, ssl=context, server_hostname="127.0.0.1"), WAIT)
+
+
+def _answers(stream: bytes) -> list[Response]:
+    """The responses in everything the server sent before it closed."""
+    out: list[Response] = []
+    while stream:
+        head_end = stream.index(b"\r\n\r\n") + 4
+        message = parse_message(stream[:head_end], datagram=False)
+        length = int(message.headers.get("Content-Length") or 0)
+        message = parse_message(stream[:head_end + length], datagram=False)
+        assert isinstance(message, Response), message
+        out.append(message)
+        stream = stream[head_end + length:]
+    return out
+
+
+STREAMS = pytest.mark.parametrize("transport", ["tcp", "tls"])
+
+
+@STREAMS
+async def test_request_without_content_length_gets_400_then_eof(
+        transport: str, cert_files: tuple[Path, Path]) -> None:
+    """RFC 3261 §18.3 (Content-Length MUST be used on streams), RFC 4475 §3.4.1 (inv2543)."""
+    unframed = request(call_id="nocl").replace(b"Content-Length: 0\r\n", b"") + b"v=0\r\n"
+    async with _answering(transport, cert_files) as (manager, bound):
+        reader, writer = await _dial(transport, bound.port, cert_files)
+        writer.write(unframed)
+        (answer,) = _answers(await read_eof(reader))
+        assert answer.status == 400
+        assert "Content-Length" in answer.reason, answer.reason
+        assert answer.call_id == "nocl" and answer.cseq.method == "OPTIONS"
+        assert manager.stats()["drops"]["framing"] == 1
+        writer.close()
+
+
+@pytest.mark.parametrize(("length", "reason"), [
+    (b"Content-Length: -999\r\n", "bad Content-Length"),  # RFC 4475 §3.1.2.3 (ncl)
+    (b"Content-Length: 3\r\nl: 5\r\n", "more than one Content-Length"),  # §3.3.9 (mcl01)
+])
+async def test_unusable_content_length_gets_400_then_eof(
+        length: bytes, reason: str, cert_files: tuple[Path, Path]) -> None:
+    unframed = request().replace(b"Content-Length: 0\r\n", length) + b"hello"
+    async with _answering("tcp", cert_files) as (_, bound):
+        reader, writer = await _connect(bound.port)
+        writer.write(unframed)
+        (answer,) = _answers(await read_eof(reader))
+        assert answer.status == 400 and reason in answer.reason, answer.reason
+        writer.close()
+
+
+async def test_request_framed_before_junk_keeps_its_answer(
+        cert_files: tuple[Path, Path]) -> None:
+    """RFC 4475 §3.1.1.8 (dblreq) on a stream: the request framed ahead of junk in the same
+    read is answered (here by the core itself: its CSeq method does not match, RFC 4475
+    §3.1.2.17); the junk has no Via, so nothing answers it; then the connection closes."""
+    mismatched = request("OPTIONS").replace(b"CSeq: 1 OPTIONS", b"CSeq: 1 INVITE")
+    async with _answering("tcp", cert_files) as (manager, bound):
+        reader, writer = await _connect(bound.port)
+        writer.write(mismatched + b"C\r\n\r\n")
+        (answer,) = _answers(await read_eof(reader))
+        assert answer.status == 400 and "CSeq method" in answer.reason, answer.reason
+        assert manager.stats()["drops"]["framing"] == 1
         writer.close()
 
 
