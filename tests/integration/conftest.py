@@ -30,6 +30,7 @@ import httpx
 import pytest
 import yaml
 
+ROOT_DIR = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 DEFAULT_LISTENERS = ("udp:127.0.0.1:0", "tcp:127.0.0.1:0", "ws:127.0.0.1:0")
@@ -65,6 +66,11 @@ class RunningNode:
     data_dir: Path
     stderr_path: Path
     sip: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @property
+    def config_path(self) -> Path:
+        """The config file the node was started with (absent for the built-in demo)."""
+        return self.data_dir.parent / "switchboard.yaml"
 
     @property
     def pid(self) -> int:
@@ -127,16 +133,20 @@ def _read_ready_line(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
 
 def launch_node(tmp_dir: Path, overrides: dict[str, Any] | None = None,
                 listeners: tuple[str, ...] = DEFAULT_LISTENERS,
-                extra_args: tuple[str, ...] = ()) -> RunningNode:
+                extra_args: tuple[str, ...] = (),
+                config: dict[str, Any] | None = None) -> RunningNode:
+    """Start a node: the demo (no --config), the demo merged with ``overrides``, or exactly
+    ``config`` (written to ``switchboard.yaml`` in ``tmp_dir``)."""
     data_dir = tmp_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [*switchboard_command(), *extra_args, "run"]
     for listener in listeners:
         cmd += ["--sip", listener]
     cmd += ["--http", "127.0.0.1:0", "--data-dir", str(data_dir)]
-    if overrides is not None:
+    if overrides is not None or config is not None:
+        data = config if config is not None else demo_config_with(overrides or {})
         config_path = tmp_dir / "switchboard.yaml"
-        config_path.write_text(yaml.safe_dump(demo_config_with(overrides), sort_keys=False))
+        config_path.write_text(yaml.safe_dump(data, sort_keys=False))
         cmd += ["--config", str(config_path)]
     stderr_path = tmp_dir / "node.stderr"
     with stderr_path.open("wb") as stderr:
@@ -167,8 +177,9 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., RunningNode]]:
     nodes: list[RunningNode] = []
 
     def start(overrides: dict[str, Any] | None = None,
-              listeners: tuple[str, ...] = DEFAULT_LISTENERS) -> RunningNode:
-        node = launch_node(tmp_path / f"node{len(nodes)}", overrides, listeners)
+              listeners: tuple[str, ...] = DEFAULT_LISTENERS,
+              config: dict[str, Any] | None = None) -> RunningNode:
+        node = launch_node(tmp_path / f"node{len(nodes)}", overrides, listeners, config=config)
         nodes.append(node)
         return node
 
