@@ -2,10 +2,12 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-APT_PKGS := sip-tester baresip-core espeak-ng openssl
+APT_PKGS := sip-tester baresip-core espeak-ng openssl sipvicious fail2ban
 # Kamailio is only the benchmarks' peer registrar, so only `make bench` installs it.
 BENCH_APT_PKGS := kamailio
 STAMP   := $(VENV)/.installed
+# The compiled extensions are current (pip's editable install compiles them in place too).
+EXT_STAMP := cext/.built
 
 .PHONY: run test test-fast lint typecheck bench build deps apt clean
 
@@ -15,11 +17,16 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(EXT_STAMP)
 
-# Editable installs do not rebuild a changed .pyx, so the extensions are rebuilt explicitly.
+# Editable installs do not rebuild a changed .pyx, so the extensions are rebuilt here, but
+# only when a .pyx/.pxd (or setup_ext.py) is newer than the last build: `make run` stays quiet.
 build: $(STAMP)
-	$(BIN)/python setup_ext.py build_ext --inplace -q
+	@if [ ! -e $(EXT_STAMP) ] || [ -n "$$(find cext setup_ext.py -newer $(EXT_STAMP) \
+	    \( -name '*.pyx' -o -name '*.pxd' -o -name setup_ext.py \))" ]; then \
+	  echo "building the Cython extensions"; \
+	  $(BIN)/python setup_ext.py -q build_ext --inplace && touch $(EXT_STAMP); \
+	fi
 
 apt:
 	@missing=""; for p in $(APT_PKGS) $(EXTRA_APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -30,8 +37,9 @@ apt:
 
 deps: apt build
 
+# Flags for the node: make run ARGS="--sip udp:127.0.0.1:5070 --http 127.0.0.1:8081"
 run: build
-	$(BIN)/switchboard run
+	$(BIN)/switchboard run $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -50,4 +58,4 @@ bench:
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf build cext/*.c cext/*.so .mypy_cache .ruff_cache .pytest_cache
+	rm -rf build cext/*.c cext/*.so $(EXT_STAMP) .mypy_cache .ruff_cache .pytest_cache

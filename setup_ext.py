@@ -4,8 +4,14 @@ pyproject.toml builds them for a normal install; editable installs do not rebuil
 ``.pyx``, so ``make`` calls this script explicitly.
 """
 
+import warnings
+
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+
+# setuptools also reads pyproject.toml here and warns that its ext-modules table is
+# experimental; that table serves `pip install`, this script serves `make`.
+warnings.filterwarnings("ignore", message=r".*ext-modules.*experimental")
 
 EXTENSIONS = [
     ("cext._router", ["cext/_router.pyx"]),
