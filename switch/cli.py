@@ -119,7 +119,9 @@ async def _serve(config: SwitchConfig, demo: bool, args: argparse.Namespace) -> 
         ready = await node.start(config.parsed_listeners)
         tune_gc()
     except (OSError, ValueError) as exc:  # port in use, bad address, unusable certificate
-        log.error("could not start: %s", exc)
+        # strerror names the listener (switch/transport/manager.py); "[Errno 98]" is noise.
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        log.error("could not start: %s", why)
         await node.stop_now()
         return 1
     loop = asyncio.get_running_loop()

@@ -275,7 +275,31 @@ def test_port_in_use_is_a_clear_start_failure(tmp_path: Path) -> None:
             cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1
     assert proc.stdout == ""
-    assert "could not start" in proc.stderr
+    assert f"could not start: cannot listen on udp:127.0.0.1:{port}: Address already in use" \
+        in proc.stderr
+
+
+def test_unresolvable_listener_address_is_named(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "switch", "run", "--sip", "udp:no-such-host.invalid:5060",
+         "--http", "127.0.0.1:0", "--data-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert "cannot listen on udp:no-such-host.invalid:5060: the address cannot be resolved" \
+        in proc.stderr
+
+
+def test_http_port_in_use_is_named(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "switch", "run", "--sip", "udp:127.0.0.1:0",
+             "--http", f"127.0.0.1:{port}", "--data-dir", str(tmp_path)],
+            cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert f"cannot listen on http 127.0.0.1:{port}: Address already in use" in proc.stderr
 
 
 def test_tls_and_ws_listeners_with_generated_dev_certificate(tmp_path: Path) -> None:

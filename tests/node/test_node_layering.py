@@ -13,6 +13,7 @@ PURE_NODE_FILES = [
     "switch/policy.py", "switch/config.py", "switch/demo.py", "switch/events/bus.py",
     "switch/registrar/locations.py", "switch/registrar/registrar.py",
     "switch/registrar/qualify.py", "switch/registrar/bans.py", "switch/registrar/seclog.py",
+    "switch/control.py",
 ]
 FORBIDDEN = {"asyncio", "socket", "time", "datetime", "selectors", "ssl", "threading",
              "uvloop", "subprocess", "random"}
