@@ -29,6 +29,7 @@ from typing import Any
 import uvicorn
 
 from .api.app import create_app
+from .callcontrol.service import CallService, MediaPort, ServiceFactory
 from .config import Account, AuthBanSection, ConfigError, SwitchConfig, parse_hostport
 from .control import (
     ReloadOutcome,
@@ -197,8 +198,13 @@ class Node:
             on_send_failed=self._on_send_failed, tls_context=self._tls_context(),
             max_message=sec.max_message_size, clock=time.time)
         self.bus.subscribe(_log_event)
+        # SIP timers run on the monotonic clock (a wall-clock step must not fire or stall
+        # Timer B or a session timer); wall time is only for nonces, Date and expiries.
         self.driver = Driver(self.endpoint, self.transports, on_event=self._on_event,
-                             clock=time.time)
+                             clock=time.monotonic)
+        self.media: MediaPort | None = None
+        self.calls: CallService | None = None
+        self.policy.calls_enabled = False  # until a media engine answers (start_calls)
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if not any(item.split(":", 1)[0] in ("tls", "wss") for item in self.config.listeners):
@@ -238,6 +244,8 @@ class Node:
 
     def _on_connection_lost(self, peer: Peer) -> None:
         self.driver.connection_lost(peer)  # its transactions fail fast (TransportFailed)
+        if self.calls is not None:
+            self.calls.connection_lost(peer)
         if peer.conn_id is not None:
             for binding in self._pins.pop(peer.conn_id, ()):
                 self._pinned_by.pop(binding, None)
@@ -255,6 +263,8 @@ class Node:
     # -- endpoint events --------------------------------------------------------------------
 
     def _on_event(self, event: object) -> None:
+        if self.calls is not None and self.calls.handle_sip(event):  # type: ignore[arg-type]
+            return  # a dialog's request, or a response/timeout of a leg's transaction
         now = time.time()
         if isinstance(event, sip_events.RequestReceived):
             request = event.request
@@ -264,6 +274,8 @@ class Node:
             if decision.response is not None:
                 self.driver.respond(request, decision.response)
             self._publish_all(decision.events, now)
+            if decision.admit is not None and self.calls is not None:
+                self.calls.admit(request, event.peer, event.local, decision.admit)
             if decision.response is not None and decision.response.status >= 400:
                 log.debug("%s from %s -> %d", request.method, event.peer,
                           decision.response.status)
@@ -416,7 +428,7 @@ class Node:
         return registrations_view(self.locations, self.qualifier, time.time())
 
     def list_transactions(self) -> list[dict[str, Any]]:
-        now = time.time()  # the driver's clock: deadlines are on it
+        now = self.driver.now()  # the driver's clock: deadlines are on it
         rows = self.endpoint.snapshot()
         for row in rows:
             deadline = row.pop("next_deadline")
@@ -474,6 +486,19 @@ class Node:
         return ReloadOutcome(True, needs_restart=plan.needs_restart,
                              removed_registrations=removed)
 
+    # -- calls ------------------------------------------------------------------------------
+
+    def start_calls(self, media: MediaPort, services: ServiceFactory) -> CallService:
+        """Answer calls from now on, anchoring media through ``media``."""
+        self.media = media
+        self.calls = CallService(
+            self.driver, media, services, server=f"switchboard/{self.version}",
+            publish=self.bus.publish, clock=self.driver.now,
+            session_interval=self.config.calls.session_expires,
+            min_se=self.config.calls.min_se)
+        self.policy.calls_enabled = True
+        return self.calls
+
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self, listeners: list[Listener]) -> dict[str, Any]:
@@ -517,6 +542,8 @@ class Node:
                               "contacts": len(self.locations),
                               "unreachable": self.qualifier.unreachable},
             "connections": self.transports.connections,
+            "calls": self.calls.active_calls if self.calls is not None else 0,
+            "media": "ready" if self.policy.calls_enabled else "unavailable",
             "transport": self.transports.stats(),
         }
 
@@ -534,6 +561,8 @@ class Node:
     async def stop(self) -> None:
         """Graceful stop: refuse new work, let unfinished transactions finish (bounded)."""
         self.request_stop()
+        if self.calls is not None:
+            await self.calls.close()  # BYE to every caller, media freed
         await self.driver.close(DRAIN_SECONDS)
         await self.stop_now()
         log.info("stopped")

@@ -55,7 +55,8 @@ def _check_listener(value: str) -> str:
 ListenerText = Annotated[str, AfterValidator(_check_listener)]
 
 
-_SECTIONS = frozenset({"node", "http", "tls", "security", "registrar", "numbers", "ivr"})
+_SECTIONS = frozenset({"node", "http", "tls", "security", "registrar", "numbers", "ivr",
+                       "media", "calls"})
 _LOOPBACK = ["127.0.0.0/8", "::1/128"]
 
 
@@ -233,6 +234,33 @@ class RegistrarSection(Strict):
         return self
 
 
+class MediaSection(Strict):
+    """Where calls' audio is anchored: the builtin engine (started by the node) or a real
+    rtpengine (``rtpengine://HOST:PORT``, its ng control port)."""
+
+    engine: str = Field(default="builtin", pattern=r"^(builtin|rtpengine://[^\s:/]+:\d{1,5})$")
+    # The address the builtin engine binds RTP to and puts in SDP.
+    interface: str = "127.0.0.1"
+    port_min: int = Field(default=30000, ge=1024, le=65534)
+    port_max: int = Field(default=40000, ge=1025, le=65535)
+    # Seconds without RTP from a caller before the engine reports "media lost".
+    media_timeout: float = Field(default=30.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _range(self) -> MediaSection:
+        if self.port_max - self.port_min < 3:
+            raise ValueError("port_max must be at least port_min + 3 (one RTP/RTCP pair each"
+                             " way)")
+        return self
+
+
+class CallsSection(Strict):
+    """Session timers (RFC 4028) of answered calls."""
+
+    session_expires: int = Field(default=1800, ge=90, le=86400)
+    min_se: int = Field(default=90, ge=90, le=86400)
+
+
 class Account(Strict):
     """An agent's SIP login. Give ``password`` or ``ha1`` (hex MD5 or SHA-256 of
     ``username:realm:password``, RFC 7616 §3.4.2), not both."""
@@ -267,6 +295,8 @@ class SwitchConfig(Strict):
     tls: TlsSection = TlsSection()
     security: SecuritySection = SecuritySection()
     registrar: RegistrarSection = RegistrarSection()
+    media: MediaSection = MediaSection()
+    calls: CallsSection = CallsSection()
     accounts: list[Account] = []
     # Dialled number -> target (``ivr:main``, ``queue:support``, ``agent:1001``).
     numbers: dict[str, str] = {}

@@ -27,6 +27,7 @@ RESTART_ONLY: tuple[tuple[str, str | None], ...] = (
     ("http", "listen"),
     ("node", "domain"), ("node", "realm"), ("node", "nonce_secret"), ("node", "data_dir"),
     ("security", "max_message_size"),
+    ("media", None),
 )
 
 

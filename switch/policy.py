@@ -12,15 +12,17 @@ RFC 3261 §8.2 so the first problem found is the one reported:
 6. Require with option tags we do not support (§8.2.2.3): 420 + Unsupported;
 7. draining for shutdown: 503 + Retry-After, so clients go elsewhere;
 8. the method itself: REGISTER to the registrar, OPTIONS answered (from anyone; the
-   transport's rate limit applies), INVITE per the call admission rules below, BYE 481.
+   transport's rate limit applies), INVITE per the call admission rules below; BYE, UPDATE,
+   INFO and PRACK that reach the policy found no dialog (call control claims the others): 481.
 
-Call admission, until call control lands: an INVITE from a trusted trunk source (a carrier)
-to a configured number is accepted without a challenge, as carriers do not answer
-challenges; any other INVITE must pass digest auth (407). An authenticated caller reaching a
-configured number or an agent gets 480 Temporarily Unavailable with a Warning that call
-handling is not enabled; a number that looks external (7+ digits, or a foreign host) is an
+Call admission: an INVITE from a trusted trunk source (a carrier) to a configured number is
+accepted without a challenge, as carriers do not answer challenges; any other INVITE must
+pass digest auth (407). A call to an IVR flow or a queue is *admitted*: the decision carries
+its target and no response, and call control answers it. A call to an agent gets 480 until
+call delivery lands; a number that looks external (7+ digits, or a foreign host) is an
 outbound call, which agents may not place yet (403); anything else is 404. Unknown callers
-learn nothing about numbers: they get the same 407 whatever they dial.
+learn nothing about numbers: they get the same 407 whatever they dial. Without a media engine
+(``calls_enabled`` false) admitted calls get 503.
 """
 
 from __future__ import annotations
@@ -45,9 +47,13 @@ KNOWN_METHODS = frozenset({
     "INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
     "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
 })
-ALLOWED_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER")
-# Option tags we implement (RFC 3261 §19.2); none yet beyond the base spec.
-SUPPORTED_OPTIONS: frozenset[str] = frozenset()
+ALLOWED_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "UPDATE", "INFO",
+                   "PRACK")
+# Option tags we implement (RFC 3261 §19.2): reliable provisionals (RFC 3262) and session
+# timers (RFC 4028), both in switch/callcontrol/.
+SUPPORTED_OPTIONS: frozenset[str] = frozenset({"100rel", "timer"})
+# Methods that only make sense inside a dialog; call control claims the ones that have one.
+DIALOG_METHODS = frozenset({"BYE", "UPDATE", "INFO", "PRACK"})
 ACCEPTED_BODIES = ("application/sdp",)
 # How long a request is remembered for merged-request detection: 64*T1 (§17.2.2 Timer J).
 MERGE_WINDOW = 32.0
@@ -61,12 +67,13 @@ _OPTIONS_HEADERS = (
     ("Supported", ", ".join(sorted(SUPPORTED_OPTIONS))),
 )
 _OUTBOUND_NUMBER = re.compile(r"^\+?[0-9]{7,}$")
-NOT_ENABLED_WARNING = '399 switchboard "call handling is not enabled in this version"'
+NOT_ENABLED_WARNING = '399 switchboard "calls to agents arrive with call delivery"'
+ANSWERED_TARGETS = ("ivr", "queue")  # what call control answers today
 
 
 @dataclass(frozen=True, slots=True)
 class CallArrived:
-    """An INVITE passed admission; until call control exists it is answered 480."""
+    """An INVITE passed admission (``target`` says where it goes)."""
 
     call_id: str
     number: str
@@ -79,6 +86,7 @@ class CallArrived:
 class Decision:
     response: Response | None
     events: list[object] = field(default_factory=list)
+    admit: str | None = None  # an admitted INVITE's target: call control answers it
 
 
 def host_matcher(config: SwitchConfig) -> Callable[[str], bool]:
@@ -111,6 +119,7 @@ class Policy:
         self.server = server
         self.serves_host = host_matcher(config)
         self.draining = False
+        self.calls_enabled = True  # false without a media engine: admitted calls get 503
         self._recent: dict[tuple[str, str, int, str], tuple[str, float]] = {}
 
     def reconfigure(self, config: SwitchConfig) -> None:
@@ -164,7 +173,7 @@ class Policy:
             return self._options(request)
         if method == "INVITE":
             return self._invite(request, peer, now)
-        return self._answer(request, 481)  # BYE: no dialogs exist yet
+        return self._answer(request, 481)  # a dialog method for no dialog (§12.2.2)
 
     # -- methods ----------------------------------------------------------------------------
 
@@ -184,7 +193,7 @@ class Policy:
         number = uri.user or ""
         configured = self.config.numbers.get(number)
         if configured is not None and self.config.security.is_trusted(peer.host):
-            return self._not_enabled(request, number, configured, peer, None)
+            return self._admit(request, number, configured, peer, None)
         check = self.auth.check(request, "Proxy-Authorization", peer, now)
         if check.drop:
             return Decision(None)
@@ -197,18 +206,25 @@ class Policy:
         if target is None and self.config.account(number) is not None:
             target = f"agent:{number}"
         if target is not None and self.serves_host(uri.host):
-            return self._not_enabled(request, number, target, peer, check.username)
+            return self._admit(request, number, target, peer, check.username)
         if _OUTBOUND_NUMBER.match(number) or not self.serves_host(uri.host):
             return self._answer(request, 403, "Forbidden (outbound calls are not enabled)")
         return self._answer(request, 404)
 
-    def _not_enabled(self, request: Request, number: str, target: str, peer: Peer,
-                     user: str | None) -> Decision:
-        decision = self._answer(request, 480, extra=[
-            ("Reason", 'SIP;cause=480;text="call handling is not enabled yet"'),
-            ("Warning", NOT_ENABLED_WARNING),
-        ])
-        decision.events.append(CallArrived(request.call_id, number, target, peer.host, user))
+    def _admit(self, request: Request, number: str, target: str, peer: Peer,
+               user: str | None) -> Decision:
+        arrived = CallArrived(request.call_id, number, target, peer.host, user)
+        if target.split(":", 1)[0] not in ANSWERED_TARGETS:
+            decision = self._answer(request, 480, extra=[
+                ("Reason", 'SIP;cause=480;text="calls to agents arrive with call delivery"'),
+                ("Warning", NOT_ENABLED_WARNING),
+            ])
+        elif not self.calls_enabled:
+            decision = self._answer(request, 503, "Service Unavailable (no media engine)",
+                                    extra=[("Retry-After", "30")])
+        else:
+            decision = Decision(None, admit=target)
+        decision.events.append(arrived)
         return decision
 
     # -- helpers ----------------------------------------------------------------------------

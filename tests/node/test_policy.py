@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from switch.demo import demo_config
-from switch.policy import CallArrived, Policy, host_matcher
+from switch.policy import CallArrived, Decision, Policy, host_matcher
 from switch.registrar.bans import Bans
 from switch.registrar.locations import LocationService
 from switch.registrar.registrar import Authenticator, Registrar
@@ -48,15 +48,14 @@ def answer(policy: Policy, method: str, uri: str, peer: Peer = STRANGER,
 
 
 def authed_invite(policy: Policy, uri: str, user: str = "1001",
-                  password: str | None = None) -> tuple[Response, list[object]]:
+                  password: str | None = None) -> Decision:
     first = answer(policy, "INVITE", uri, cseq=1, branch="z9hG4bK-1")
     assert first.status == 407
     auth = DigestClient(user, password or f"demo{user}").authorize(
         first.headers.getall("Proxy-Authenticate"), "INVITE", uri)
     decision = policy.handle(request("INVITE", uri, cseq=2, branch="z9hG4bK-2",
                                      extra=[f"Proxy-Authorization: {auth}"]), STRANGER, NOW)
-    assert decision.response is not None
-    return decision.response, decision.events
+    return decision
 
 
 def test_options_from_anyone_lists_capabilities() -> None:
@@ -105,7 +104,7 @@ def test_unknown_required_extension_is_420_with_unsupported() -> None:
     response = answer(make_policy(), "INVITE", "sip:100@127.0.0.1", TRUNK,
                       extra=["Require: 100rel, foo"])
     assert response.status == 420
-    assert response.headers.get("Unsupported") == "100rel, foo"
+    assert response.headers.get("Unsupported") == "foo"  # 100rel is ours (RFC 3262)
 
 
 def test_to_tag_outside_a_dialog_is_481() -> None:
@@ -117,18 +116,39 @@ def test_to_tag_outside_a_dialog_is_481() -> None:
 
 def test_merged_request_on_another_branch_is_482() -> None:
     policy = make_policy()
-    first = answer(policy, "INVITE", "sip:100@127.0.0.1", TRUNK, branch="z9hG4bK-a")
+    first = policy.handle(request("INVITE", "sip:100@127.0.0.1", branch="z9hG4bK-a"), TRUNK,
+                          NOW)
     second = answer(policy, "INVITE", "sip:100@127.0.0.1", TRUNK, branch="z9hG4bK-b")
-    assert (first.status, second.status) == (480, 482)
+    assert first.admit == "ivr:main" and second.status == 482
 
 
 def test_trusted_trunk_reaches_configured_number_without_challenge() -> None:
     decision = make_policy().handle(request("INVITE", "sip:200@127.0.0.1"), TRUNK, NOW)
-    assert decision.response is not None and decision.response.status == 480
-    assert "not enabled" in (decision.response.headers.get("Warning") or "")
-    assert (decision.response.headers.get("Reason") or "").startswith("SIP;cause=480")
+    # Admitted: no response from the policy, call control answers it.
+    assert decision.response is None and decision.admit == "queue:support"
     assert decision.events == [CallArrived("call-1", "200", "queue:support", "127.0.0.1",
                                            None)]
+
+
+def test_without_a_media_engine_admitted_calls_get_503() -> None:
+    policy = make_policy()
+    policy.calls_enabled = False
+    decision = policy.handle(request("INVITE", "sip:100@127.0.0.1"), TRUNK, NOW)
+    assert decision.response is not None and decision.response.status == 503
+    assert decision.admit is None and decision.response.headers.get("Retry-After")
+
+
+def test_dialog_methods_outside_a_dialog_are_481() -> None:
+    for method in ("BYE", "UPDATE", "INFO", "PRACK"):
+        assert answer(make_policy(), method, "sip:100@127.0.0.1", TRUNK).status == 481
+
+
+def test_100rel_and_timer_are_supported() -> None:
+    decision = make_policy().handle(request("INVITE", "sip:100@127.0.0.1",
+                                            extra=["Require: 100rel, timer"]), TRUNK, NOW)
+    assert decision.admit == "ivr:main"
+    options = answer(make_policy(), "OPTIONS", "sip:127.0.0.1")
+    assert "100rel" in (options.headers.get("Supported") or "")
 
 
 def test_stranger_is_challenged_whatever_the_number() -> None:
@@ -141,23 +161,23 @@ def test_stranger_is_challenged_whatever_the_number() -> None:
 
 def test_authenticated_agent_calls() -> None:
     policy = make_policy()
-    response, events = authed_invite(policy, "sip:100@switchboard.local")
-    assert response.status == 480 and isinstance(events[0], CallArrived)
-    assert events[0].user == "1001" and events[0].target == "ivr:main"
-    response, _ = authed_invite(make_policy(), "sip:1002@switchboard.local")
-    assert response.status == 480
-    response, _ = authed_invite(make_policy(), "sip:+4930123456@switchboard.local")
-    assert response.status == 403
-    response, _ = authed_invite(make_policy(), "sip:555@switchboard.local")
-    assert response.status == 404
+    decision = authed_invite(policy, "sip:100@switchboard.local")
+    assert decision.admit == "ivr:main" and isinstance(decision.events[0], CallArrived)
+    assert decision.events[0].user == "1001" and decision.events[0].target == "ivr:main"
+    agent = authed_invite(make_policy(), "sip:1002@switchboard.local").response
+    assert agent is not None and agent.status == 480  # agents: with call delivery
+    outbound = authed_invite(make_policy(), "sip:+4930123456@switchboard.local").response
+    assert outbound is not None and outbound.status == 403
+    unknown = authed_invite(make_policy(), "sip:555@switchboard.local").response
+    assert unknown is not None and unknown.status == 404
 
 
 def test_bad_password_on_invite_counts_toward_the_ban() -> None:
     policy = make_policy(threshold=2)
     for attempt in range(2):
-        response, _ = authed_invite(policy, f"sip:100@switchboard.local;x={attempt}",
-                                    password="wrong")
-        assert response.status == 407
+        response = authed_invite(policy, f"sip:100@switchboard.local;x={attempt}",
+                                 password="wrong").response
+        assert response is not None and response.status == 407
     # The username is blocked from that source: even the right password gets no answer.
     first = answer(policy, "INVITE", "sip:100@switchboard.local", cseq=5, branch="z9hG4bK-5")
     auth = DigestClient("1001", "demo1001").authorize(
