@@ -300,8 +300,8 @@ class SwitchConfig(Strict):
     accounts: list[Account] = []
     # Dialled number -> target (``ivr:main``, ``queue:support``, ``agent:1001``).
     numbers: dict[str, str] = {}
-    # IVR flows by name (what ``ivr:NAME`` targets lead to). Each flow's nodes are checked by
-    # the IVR schema once the IVR lands; until then a flow is a mapping that must exist.
+    # IVR flows by name (what ``ivr:NAME`` targets lead to), checked by the IVR's own schema
+    # and validator (switch/ivr/validate.py) against the routing section's queues and tiers.
     ivr: dict[str, dict[str, Any]] = {}
     # The routing core's configuration (skills, queues, agents): routing.config validates it.
     routing: dict[str, Any] | None = None
@@ -450,6 +450,9 @@ def reference_problems(config: SwitchConfig) -> list[str]:
         if number in accounts and target != f"agent:{number}":
             out.append(f"{where}: also an agent's username; calls to it would never reach"
                        " the agent")
+    from .ivr.validate import config_problems as flow_problems
+
+    out.extend(flow_problems(config.ivr, config.routing))  # lines start "ivr.NAME."
     out.extend(listener_clashes(config.listeners))
     return out
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import SwitchConfig, parse_config
+from .ivr.demo import demo_flows
 
 DEMO_DOMAIN = "switchboard.local"
 DEMO_AGENTS = [str(n) for n in range(1001, 1021)]
@@ -97,8 +98,8 @@ def demo_data() -> dict[str, Any]:
             for u in DEMO_AGENTS
         ],
         "numbers": dict(DEMO_NUMBERS),
-        # The flow behind 100; its greeting, menu and self-service nodes come with the IVR.
-        "ivr": {"main": {}},
+        # The flow behind 100: greeting, business hours, VIP look-up, menu, self-service.
+        "ivr": demo_flows(),
         "routing": demo_routing(),
     }
 
