@@ -2,7 +2,7 @@
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-APT_PKGS := sip-tester baresip-core espeak-ng openssl sipvicious fail2ban
+APT_PKGS := sip-tester baresip-core espeak-ng openssl sipvicious fail2ban rtpengine-daemon
 # Kamailio is only the benchmarks' peer registrar, so only `make bench` installs it.
 BENCH_APT_PKGS := kamailio
 STAMP   := $(VENV)/.installed

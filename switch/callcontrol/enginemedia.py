@@ -1,0 +1,78 @@
+"""Calls' media through an ng engine (the builtin one or rtpengine): the node's media port.
+
+Adapts the ng client (``switch/media/client.py``) to what call control and the IVR runner
+need, using the IVR-leg recipe of ``switch/media/ivr.py`` (the engine plays the second party):
+anchor a caller, take a new offer from it (re-INVITE), play prompts and music to it, render
+text-to-speech once (``switch/media/tts.py``), and free everything. The ng call-id is the
+call's own id, so the engine's events (DTMF...) name the call directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import wave
+from pathlib import Path
+
+from ..media.client import MediaClient
+from ..media.ivr import anchor_caller
+from ..media.tts import TtsCache
+
+log = logging.getLogger(__name__)
+
+REPEAT_FOREVER = 100_000  # music on hold: long enough for any wait, stopped when it ends
+
+
+class EngineMedia:
+    def __init__(self, client: MediaClient, tts: TtsCache) -> None:
+        self.client = client
+        self.tts_cache = tts
+        self._engine_tags: dict[str, str] = {}
+
+    # -- MediaPort (call control) -------------------------------------------------------------
+
+    async def anchor_caller(self, call_id: str, caller_tag: str, sdp: str) -> str:
+        if not sdp:
+            raise ValueError("the INVITE carries no SDP offer (offer-less INVITEs are not"
+                             " answered yet)")
+        answer, engine_tag = await anchor_caller(self.client, call_id, caller_tag, sdp)
+        self._engine_tags[call_id] = engine_tag
+        return answer
+
+    async def update_caller(self, call_id: str, caller_tag: str, sdp: str) -> str:
+        answer, _ = await anchor_caller(self.client, call_id, caller_tag, sdp,
+                                        engine_tag=self._engine_tags.get(call_id))
+        return answer
+
+    async def release(self, call_id: str) -> None:
+        self._engine_tags.pop(call_id, None)
+        await self.client.delete(call_id)
+
+    # -- what the IVR runner plays ------------------------------------------------------------
+
+    async def play(self, call_id: str, caller_tag: str, path: Path, *,
+                   loop: bool = False) -> float:
+        """Play ``path`` to the caller; the seconds it lasts (once through)."""
+        reply = await self.client.play_media(call_id, caller_tag, str(path),
+                                             repeat=REPEAT_FOREVER if loop else None)
+        duration = reply.get("duration")
+        if isinstance(duration, int | float) and duration > 0:
+            return float(duration) / 1000.0
+        return wav_seconds(path)
+
+    async def stop(self, call_id: str, caller_tag: str) -> None:
+        await self.client.stop_media(call_id, caller_tag)
+
+    async def tts(self, text: str, voice: str | None = None) -> Path:
+        return await self.tts_cache.render(text, voice)
+
+
+def wav_seconds(path: Path) -> float:
+    """Length of a WAV file (a G.711 .raw/.ul/.al file: 8,000 bytes a second)."""
+    try:
+        with wave.open(str(path), "rb") as reader:
+            return reader.getnframes() / float(reader.getframerate())
+    except (wave.Error, EOFError, OSError):
+        try:
+            return path.stat().st_size / 8000.0
+        except OSError:
+            return 0.0
