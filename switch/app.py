@@ -110,8 +110,8 @@ def _log_event(event: object) -> None:
     elif isinstance(event, EndpointReachable):
         log.info("endpoint reachable again: %s %s", event.aor, event.contact)
     elif isinstance(event, CallArrived):
-        log.debug("call %s from %s to %s (%s): call handling not enabled, answered 480",
-                 event.call_id, event.user or event.source, event.number, event.target)
+        log.debug("INVITE %s from %s to %s admitted (%s)", event.call_id,
+                  event.user or event.source, event.number, event.target)
     elif log.isEnabledFor(logging.DEBUG):
         log.debug("%s", event)
 
@@ -204,6 +204,7 @@ class Node:
                              clock=time.monotonic)
         self.media: MediaPort | None = None
         self.calls: CallService | None = None
+        self._call_stack: Any = None
         self.policy.calls_enabled = False  # until a media engine answers (start_calls)
 
     def _tls_context(self) -> ssl.SSLContext | None:
@@ -427,6 +428,13 @@ class Node:
     def list_registrations(self) -> list[dict[str, Any]]:
         return registrations_view(self.locations, self.qualifier, time.time())
 
+    async def media_statistics(self) -> dict[str, Any]:
+        if self._call_stack is None:
+            return {"ready": False}
+        stats: dict[str, Any] = await self._call_stack.statistics()
+        return {"ready": self.policy.calls_enabled, "calls": self.calls.active_calls
+                if self.calls is not None else 0, "engine": stats}
+
     def list_transactions(self) -> list[dict[str, Any]]:
         now = self.driver.now()  # the driver's clock: deadlines are on it
         rows = self.endpoint.snapshot()
@@ -488,6 +496,17 @@ class Node:
 
     # -- calls ------------------------------------------------------------------------------
 
+    async def start_media(self) -> None:
+        """Start (or reach) the media engine and answer calls; the node keeps running as a
+        registrar when the engine cannot be had (calls then get 503)."""
+        from .calls import CallStack
+
+        self._call_stack = CallStack(self)
+        try:
+            await self._call_stack.start()
+        except Exception as exc:
+            log.error("media engine unavailable, calls will be refused with 503: %s", exc)
+
     def start_calls(self, media: MediaPort, services: ServiceFactory) -> CallService:
         """Answer calls from now on, anchoring media through ``media``."""
         self.media = media
@@ -525,8 +544,13 @@ class Node:
         real_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         self.http_url = f"http://{shown}:{real_port}"
+        from .ivr.demo import demo_customer
+
+        # The demo flow looks its callers up in a small customer system served here.
+        customers = demo_customer if "demo/customers" in str(self.config.ivr) else None
         app = create_app(self.status, version=self.version, control=self,
-                         control_allowed=lambda host: self.config.http.control_allowed(host))
+                         control_allowed=lambda host: self.config.http.control_allowed(host),
+                         demo_customers=customers)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._http = _Uvicorn(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
@@ -543,7 +567,8 @@ class Node:
                               "unreachable": self.qualifier.unreachable},
             "connections": self.transports.connections,
             "calls": self.calls.active_calls if self.calls is not None else 0,
-            "media": "ready" if self.policy.calls_enabled else "unavailable",
+            "media": {"ready": self.policy.calls_enabled,
+                      **(self._call_stack.status() if self._call_stack is not None else {})},
             "transport": self.transports.stats(),
         }
 
@@ -564,6 +589,8 @@ class Node:
         if self.calls is not None:
             await self.calls.close()  # BYE to every caller, media freed
         await self.driver.close(DRAIN_SECONDS)
+        if self._call_stack is not None:
+            await self._call_stack.stop()
         await self.stop_now()
         log.info("stopped")
 

@@ -117,6 +117,7 @@ async def _serve(config: SwitchConfig, demo: bool, args: argparse.Namespace) -> 
     node = Node(config, version=version(), config_source=None if demo else reread)
     try:
         ready = await node.start(config.parsed_listeners)
+        await node.start_media()  # calls get 503 (and a log line) when no engine can start
         tune_gc()
     except (OSError, ValueError) as exc:  # port in use, bad address, unusable certificate
         # strerror names the listener (switch/transport/manager.py); "[Errno 98]" is noise.

@@ -4,6 +4,7 @@
     switchboard ctl bans                   active bans with their reasons
     switchboard ctl unban ADDRESS [--user NAME]   lift a ban (all of an address by default)
     switchboard ctl transactions           SIP transactions in flight
+    switchboard ctl media                  calls and the media engine's counters
     switchboard ctl reload                 re-read the config file (as SIGHUP does)
 
 The node is found at ``--url``, else at the ``http.listen`` of ``--config FILE``, else at
@@ -45,6 +46,7 @@ def add_parser(sub: Any) -> None:
     unban.add_argument("source", metavar="ADDRESS")
     unban.add_argument("--user", help="lift only the block of this username")
     actions.add_parser("transactions", help="SIP transactions in flight")
+    actions.add_parser("media", help="calls and the media engine's counters")
     actions.add_parser("reload", help="re-read and apply the config file")
     ctl.set_defaults(func=run)
 
@@ -84,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         "registrations": ("GET", "/ctl/registrations"),
         "bans": ("GET", "/ctl/bans"),
         "transactions": ("GET", "/ctl/transactions"),
+        "media": ("GET", "/ctl/media"),
         "reload": ("POST", "/ctl/reload"),
     }.get(args.action, ("DELETE", ""))
     if args.action == "unban":
@@ -168,7 +171,12 @@ def _print_reload(body: dict[str, Any]) -> None:
         print(f"  {name} changed: takes effect at the next restart")
 
 
+def _print_media(body: dict[str, Any]) -> None:
+    print(json.dumps(body, indent=2))
+
+
 PRINTERS: dict[str, Callable[[Any], None]] = {
+    "media": _print_media,
     "registrations": _print_registrations, "bans": _print_bans, "unban": _print_unban,
     "transactions": _print_transactions, "reload": _print_reload,
 }

@@ -20,12 +20,21 @@ StatusProvider = Callable[[], dict[str, Any]]
 
 
 def create_app(status: StatusProvider, *, version: str, control: ControlPort | None = None,
-               control_allowed: Callable[[str], bool] | None = None) -> FastAPI:
+               control_allowed: Callable[[str], bool] | None = None,
+               demo_customers: Callable[[str], dict[str, Any] | None] | None = None) -> FastAPI:
     # The docs pages are served from our own assets (no CDN): see docs.py.
     app = FastAPI(title="switchboard", version=version, docs_url=None, redoc_url=None)
     add_offline_docs(app)
     if control is not None:
         app.include_router(control_router(control, control_allowed or (lambda host: False)))
+
+    if demo_customers is not None:
+        @app.get("/demo/customers/{caller}", summary="The demo's customer system (IVR look-up)")
+        async def demo_customer(caller: str) -> JSONResponse:
+            found = demo_customers(caller)
+            if found is None:
+                return JSONResponse({"detail": "no such customer"}, status_code=404)
+            return JSONResponse(found)
 
     @app.get("/healthz", summary="Liveness, version, uptime and listeners")
     async def healthz() -> JSONResponse:

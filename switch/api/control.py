@@ -25,6 +25,7 @@ class ControlPort(Protocol):
     def lift_ban(self, source: str, username: str | None = None) -> list[dict[str, Any]]: ...
     def list_transactions(self) -> list[dict[str, Any]]: ...
     def reload(self) -> ReloadOutcome: ...
+    async def media_statistics(self) -> dict[str, Any]: ...
 
 
 def control_router(port: ControlPort, allowed: Callable[[str], bool]) -> APIRouter:
@@ -55,6 +56,10 @@ def control_router(port: ControlPort, allowed: Callable[[str], bool]) -> APIRout
     @router.get("/transactions", summary="SIP transactions in flight")
     async def transactions() -> list[dict[str, Any]]:
         return port.list_transactions()
+
+    @router.get("/media", summary="Media engine: calls and the engine's counters")
+    async def media() -> dict[str, Any]:
+        return await port.media_statistics()
 
     @router.post("/reload", summary="Re-read and apply the config file (or refuse it)")
     async def reload() -> JSONResponse:

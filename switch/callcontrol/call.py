@@ -90,6 +90,15 @@ class CallEnded:
     duration_seconds: float  # from answer (0 when never answered)
 
 
+@dataclass(frozen=True, slots=True)
+class CallDigit:
+    """The caller pressed a key: ``via`` "rfc4733" (in the media) or "info" (SIP INFO)."""
+
+    call_id: str
+    digit: str
+    via: str
+
+
 class CallState(Enum):
     ARRIVED = "arrived"
     ANCHORING = "anchoring"

@@ -137,6 +137,12 @@ class CallService:
         leg = self.ua.accept_invite(invite, peer, local, now)
         if leg is None:
             return  # refused by the leg layer (422)
+        if not _sdp(invite):
+            # An offer-less INVITE would need our offer in the 2xx and the answer in the ACK
+            # (RFC 3264 §4); the engines anchor offers only: refuse it clearly.
+            leg.reject(488, "Not Acceptable Here (an SDP offer is required)", now)
+            self.ua.flush_events()
+            return
         call = c.Call(f"call-{secrets.token_hex(8)}", leg.leg_id, caller=_user(invite),
                       number=_dialled(invite), target=target, now=now)
         active = ActiveCall(self, call, leg)
@@ -165,6 +171,7 @@ class CallService:
         elif isinstance(event, v.LegEnded):
             self._run(active, active.call.caller_gone(event.reason, now))
         elif isinstance(event, v.DigitReceived):
+            self.publish(c.CallDigit(active.call_id, event.digit, "info"))
             if active.session is not None:
                 active.session.digit(event.digit, now)
         elif isinstance(event, v.LegUpdateOffered):
@@ -173,7 +180,10 @@ class CallService:
     def digit(self, call_id: str, digit: str) -> None:
         """A DTMF digit the media engine detected (RFC 4733) on the caller's stream."""
         active = self.calls.get(call_id)
-        if active is not None and active.session is not None:
+        if active is None:
+            return
+        self.publish(c.CallDigit(call_id, digit, "rfc4733"))
+        if active.session is not None:
             active.session.digit(digit, self.clock())
             self._arm()
 
@@ -253,6 +263,10 @@ class CallService:
         task.add_done_callback(self._tasks.discard)
 
     # -- the one timer ------------------------------------------------------------------------
+
+    def rearm(self) -> None:
+        """A session's deadline may have moved (a prompt started): re-arm the timer."""
+        self._arm()
 
     def _deadline(self) -> float | None:
         deadlines = [d for d in (self.ua.next_deadline(),

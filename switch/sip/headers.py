@@ -8,7 +8,7 @@ proxy can forward a header it does not understand byte for byte.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from . import _accel
@@ -64,6 +64,19 @@ class _KeyCache(dict[str, str]):
 
 
 _LOOKUP_CACHE = _KeyCache()
+
+
+class _NameCache(dict[str, str]):
+    """name -> canonical spelling, cached like :class:`_KeyCache` (bounded the same way)."""
+
+    def __missing__(self, name: str) -> str:
+        canonical = canonical_name(name)
+        if len(self) < 4096:
+            self[name] = canonical
+        return canonical
+
+
+_CANONICAL_CACHE = _NameCache()
 
 
 def canonical_name(name: str) -> str:
@@ -202,6 +215,10 @@ class Headers:
     Each entry is one header field line as received (a comma list stays one entry); ``getall``
     splits list headers so ``Via: a, b`` and two ``Via`` lines read the same. A parallel list
     of lookup keys (canonical name, lower-cased) makes ``get`` a C-level ``list.index``.
+
+    Fast paths for hot code (the parser, response building) are public methods, so nothing
+    outside this class touches the two lists: :meth:`from_parsed` adopts the parser's output,
+    :meth:`subset` copies chosen fields (RFC 3261 §8.2.6.2), :meth:`extend` appends many.
     """
 
     __slots__ = ("_items", "_keys")
@@ -209,12 +226,18 @@ class Headers:
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
         self._items: list[tuple[str, str]] = []
         self._keys: list[str] = []
-        for name, value in items or ():
-            self.add(name, value)
+        if items:
+            self.extend(items)
 
     @classmethod
-    def _trusted(cls, items: list[tuple[str, str]], keys: list[str]) -> Headers:
-        """Build from already canonical items and their keys (the parser's fast path)."""
+    def from_parsed(cls, items: list[tuple[str, str]], keys: list[str]) -> Headers:
+        """Adopt (without copying or checking) fields as ``rawhead.split_head`` returns them.
+
+        The caller promises that every name in ``items`` is already canonical
+        (:func:`canonical_name`) and that ``keys[i] == header_key(items[i][0])``; both lists
+        then belong to the new object. This is the parser's fast path; anything else should use
+        ``Headers(items)``, which normalises the names.
+        """
         headers = cls.__new__(cls)
         headers._items = items
         headers._keys = keys
@@ -233,11 +256,38 @@ class Headers:
         return f"Headers({self._items!r})"
 
     def copy(self) -> Headers:
-        return Headers._trusted(list(self._items), list(self._keys))
+        return Headers.from_parsed(list(self._items), list(self._keys))
 
     def add(self, name: str, value: str) -> None:
-        self._items.append((canonical_name(name), value))
+        self._items.append((_CANONICAL_CACHE[name], value))
         self._keys.append(_LOOKUP_CACHE[name])
+
+    def extend(self, fields: Iterable[tuple[str, str]]) -> None:
+        """``add`` every ``(name, value)`` of ``fields``, in order."""
+        items, keys = self._items, self._keys
+        for name, value in fields:
+            items.append((_CANONICAL_CACHE[name], value))
+            keys.append(_LOOKUP_CACHE[name])
+
+    def subset(self, names: Iterable[str]) -> Headers:
+        """A new ``Headers`` with only the fields of ``names``, grouped in the order of
+        ``names`` (the fields of one name keep their order): e.g. the fields a response copies
+        from its request (RFC 3261 §8.2.6.2, :data:`switch.sip.message.COPIED_HEADERS`)."""
+        items: list[tuple[str, str]] = []
+        keys: list[str] = []
+        own_items, own_keys = self._items, self._keys
+        for name in names:
+            key = _LOOKUP_CACHE[name]
+            count = own_keys.count(key)
+            if count == 1:  # the usual case: two C-level scans, no Python loop
+                items.append(own_items[own_keys.index(key)])
+                keys.append(key)
+            elif count:
+                for own_key, item in zip(own_keys, own_items, strict=True):
+                    if own_key == key:
+                        items.append(item)
+                        keys.append(key)
+        return Headers.from_parsed(items, keys)
 
     def prepend(self, name: str, value: str) -> None:
         self._items.insert(0, (canonical_name(name), value))
@@ -249,6 +299,17 @@ class Headers:
             return self._items[self._keys.index(_LOOKUP_CACHE[name])][1]
         except ValueError:
             return None
+
+    def single(self, name: str) -> str:
+        """The value of the one field of ``name``; ParseError (400) when it is missing or
+        repeated (From, To, Call-ID, CSeq...: RFC 4475 §3.3.8)."""
+        key = _LOOKUP_CACHE[name]
+        keys = self._keys
+        if keys.count(key) == 1:
+            return self._items[keys.index(key)][1]
+        if key not in keys:
+            raise ParseError(f"missing {name}")
+        raise ParseError(f"more than one {name} header")
 
     def fields(self, name: str) -> list[str]:
         """Every field line of ``name``, unsplit."""
@@ -275,14 +336,17 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of ``name`` by one, at the position of the first."""
-        cname = canonical_name(name)
+        cname = _CANONICAL_CACHE[name]
         key = _LOOKUP_CACHE[name]
-        if key not in self._keys:
+        count = self._keys.count(key)
+        if not count:
             self._items.append((cname, value))
             self._keys.append(key)
             return
         first = self._keys.index(key)
         self._items[first] = (cname, value)
+        if count == 1:
+            return
         keep = [j for j, k in enumerate(self._keys) if j == first or k != key]
         self._items = [self._items[j] for j in keep]
         self._keys = [self._keys[j] for j in keep]
@@ -486,36 +550,6 @@ def parse_name_addr_py(value: str) -> NameAddr:
     return NameAddr(parse_uri(uri_text), None, tuple(parse_params(rest)) if sep else ())
 
 
-# auth-param = auth-param-name EQUAL ( token / quoted-string ), separated by COMMA
-_AUTH_PARAM = re.compile(
-    r'[ \t]*([A-Za-z0-9\-.!%*_+`\'~]+)[ \t]*=[ \t]*("(?:[^"\\]|\\.)*"|[^ \t,"]+)[ \t]*(,|$)',
-    re.DOTALL)
-
-
-def parse_credentials_py(value: str) -> tuple[str, dict[str, str]]:
-    """``Digest username="a", realm="b", nc=00000001`` into ("Digest", {name: value}).
-
-    Names are lower-cased, quoted values unquoted (RFC 3261 §25.1 credentials / challenge,
-    RFC 7616 §3.4). Used for Authorization, Proxy-Authorization and the challenges.
-    """
-    text = value.strip(" \t")
-    scheme, _, rest = text.partition(" ")
-    if not scheme or not TOKEN.match(scheme):
-        raise ParseError(f"bad auth scheme: {text[:40]!r}")
-    params: dict[str, str] = {}
-    pos = 0
-    n = len(rest)
-    match = _AUTH_PARAM.match
-    while pos < n:
-        found = match(rest, pos)
-        if found is None:
-            raise ParseError(f"bad auth parameter near: {rest[pos:pos + 40]!r}")
-        name, val, _ = found.groups()
-        params[name.lower()] = unquote_string(val) if val[:1] == '"' else val
-        pos = found.end()
-    return scheme, params
-
-
 @dataclass(frozen=True, slots=True)
 class CSeq:
     seq: int
@@ -544,12 +578,10 @@ split_list = split_list_py
 parse_via = parse_via_py
 parse_name_addr = parse_name_addr_py
 parse_cseq = parse_cseq_py
-parse_credentials = parse_credentials_py
 if _accel.compiled is not None:
     _accel.compiled.bind_headers(Via, NameAddr, CSeq, parse_via_py, parse_name_addr_py,
-                                 parse_cseq_py, parse_credentials_py, split_list_py)
+                                 parse_cseq_py, split_list_py)
     split_list = _accel.compiled.split_list
     parse_via = _accel.compiled.parse_via
     parse_name_addr = _accel.compiled.parse_name_addr
     parse_cseq = _accel.compiled.parse_cseq
-    parse_credentials = _accel.compiled.parse_credentials

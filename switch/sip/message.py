@@ -5,6 +5,12 @@ cut from a stream) into a :class:`Request` or :class:`Response`. Header values a
 in order; the structured views (``vias``, ``cseq``, ``from_``...) are parsed on first use and
 cached, and they raise :class:`ParseError` carrying the status to answer. ``serialize`` always
 recomputes Content-Length from the body.
+
+Code that already holds a view (the endpoint after stamping the top Via, ``reply`` building a
+To it has just written) uses the public methods of the view's descriptor instead of touching
+``__dict__``: ``Request.to.peek(request)`` (the cached view or None, never parses),
+``Response.to.preset(response, view)`` and ``Request.vias.reset(request)`` (after the header
+changed).
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ _DATE = re.compile(
 
 # Headers without which a request cannot be processed at all (RFC 3261 §8.1.1).
 MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
+COPIED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
+"""The headers a response copies from its request, in this order (RFC 3261 §8.2.6.2); the
+only ones a core-generated error answer carries besides its own."""
 # Headers that may appear once only (RFC 4475 §3.3.8 multi01: duplicates get 400).
 _SINGLE = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length")
 # Methods known to be tokens, so the Request-Line check skips the regex for them.
@@ -68,6 +77,20 @@ class cached_property(Generic[_T]):  # a drop-in for functools.cached_property
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
+
+    def peek(self, instance: object) -> _T | None:
+        """The cached value of ``instance``, or None when not computed yet (never computes)."""
+        value: _T | None = instance.__dict__.get(self.name)
+        return value
+
+    def preset(self, instance: object, value: _T) -> None:
+        """Cache ``value`` for ``instance``; the caller vouches that it equals what the getter
+        would compute now (e.g. the view of a header it has just written)."""
+        instance.__dict__[self.name] = value
+
+    def reset(self, instance: object) -> None:
+        """Forget the cached value (the header changed); the next read computes it again."""
+        instance.__dict__.pop(self.name, None)
 
     @overload
     def __get__(self, instance: None, owner: type | None = None) -> cached_property[_T]: ...
@@ -113,24 +136,24 @@ class Message:
 
     @cached_property
     def cseq(self) -> CSeq:
-        value = self._single("CSeq", "cseq")
+        value = self.headers.single("CSeq")
         return parse_cseq(value)
 
     @cached_property
     def call_id(self) -> str:
         # callid = word [ "@" word ]; no LWS inside
-        value = self._single("Call-ID", "call-id").strip(" \t")
+        value = self.headers.single("Call-ID").strip(" \t")
         if not value or " " in value or "\t" in value:
             raise ParseError("malformed Call-ID")
         return value
 
     @cached_property
     def from_(self) -> NameAddr:
-        return parse_name_addr(self._single("From", "from"))
+        return parse_name_addr(self.headers.single("From"))
 
     @cached_property
     def to(self) -> NameAddr:
-        return parse_name_addr(self._single("To", "to"))
+        return parse_name_addr(self.headers.single("To"))
 
     @cached_property
     def contacts(self) -> list[NameAddr]:
@@ -159,17 +182,6 @@ class Message:
         if not value or not value.lstrip(" \t")[:10].lower().startswith("multipart/"):
             return []
         return parse_multipart(value, self.body)
-
-    def _single(self, name: str, key: str) -> str:
-        """The one field of ``name`` (lookup ``key``); ParseError if missing or repeated."""
-        headers = self.headers
-        keys = headers._keys
-        count = keys.count(key)
-        if count == 1:
-            return headers._items[keys.index(key)][1]
-        if not count:
-            raise ParseError(f"missing {name}")
-        raise ParseError(f"more than one {name} header")
 
     def validate(self) -> None:
         """Check the headers every element relies on; raise ParseError with status to answer."""
@@ -272,7 +284,7 @@ def parse_message_py(data: bytes, *, datagram: bool = True,
                          status=413)
     head, body = _split_message(data)
     start, items, keys = split_head(head)
-    headers = Headers._trusted(items, keys)
+    headers = Headers.from_parsed(items, keys)
     body = _frame_body(headers, keys, body, datagram=datagram)
     if start[:4].upper() == "SIP/":
         return _parse_status_line(start, headers, body)
@@ -365,9 +377,6 @@ REASONS: dict[int, str] = {
     600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
 }
 
-# Headers copied from a request into its responses (RFC 3261 §8.2.6.2).
-_COPIED = ("Via", "From", "To", "Call-ID", "CSeq")
-
 
 def make_response(request: Request, status: int, reason: str | None = None, *,
                   to_tag: str | None = None, body: bytes = b"",
@@ -377,7 +386,7 @@ def make_response(request: Request, status: int, reason: str | None = None, *,
     ``to_tag`` is added to To when it has none (every non-100 response of a UAS needs one).
     """
     headers = Headers()
-    for name in _COPIED:
+    for name in COPIED_HEADERS:
         for value in request.headers.fields(name):
             if name == "To" and to_tag is not None and status != 100:
                 try:

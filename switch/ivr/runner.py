@@ -1,0 +1,283 @@
+"""The IVR runner: carries out an :class:`~switch.ivr.engine.IvrSession`'s commands on a call.
+
+The interpreter is pure; this edge owns the I/O: prompts rendered (TTS, cached) and played
+through the media port, HTTP look-ups (httpx, bounded by the step's timeout), the caller's
+digits fed back (RFC 4733 from the engine, or SIP INFO from the leg), and the end of prompts
+reported. A prompt's end is known from its length (the engine's reply, else the WAV header),
+so both engines behave the same: the builtin one and rtpengine, which reports no playback end.
+
+Prompts play one after another: a new one waits for the one before. ``StopPrompt`` (barge-in)
+stops the engine and drops the queue; dropped prompts are not reported (the session only waits
+for the last one it asked for). A digit that arrives while a play command is on its way stops
+that play as soon as it starts.
+
+What lands with later issues is said, never faked: a queue plays music on hold (the router
+takes over with call delivery), a transfer, voicemail or callback request is published as an
+event and the caller hears so before the call ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import commands as cmd
+from .engine import CallFacts, IvrSession
+from .schema import Prompt
+
+log = logging.getLogger(__name__)
+
+
+class CallPort(Protocol):
+    @property
+    def call_id(self) -> str: ...
+    @property
+    def caller(self) -> str: ...
+    @property
+    def number(self) -> str: ...
+    @property
+    def caller_tag(self) -> str: ...
+
+    def hang_up(self, reason: str) -> None: ...
+    def publish(self, event: object) -> None: ...
+
+
+class MediaPort(Protocol):
+    async def play(self, call_id: str, caller_tag: str, path: Path, *,
+                   loop: bool = False) -> float: ...
+    async def stop(self, call_id: str, caller_tag: str) -> None: ...
+    async def tts(self, text: str, voice: str | None = None) -> Path: ...
+
+
+Lookup = Callable[[str, str, float], Awaitable[tuple[int, Any]]]  # (url, method, timeout)
+
+
+class IvrRunner:
+    """One call's IVR; implements call control's ServiceSession."""
+
+    def __init__(self, call: CallPort, session: IvrSession, media: MediaPort, *,
+                 prompt_dir: Path, hold_music: Path, lookup: Lookup,
+                 clock: Callable[[], float] = time.monotonic,
+                 nudge: Callable[[], None] = lambda: None) -> None:
+        self.call = call
+        self.session = session
+        self.media = media
+        self.prompt_dir = prompt_dir
+        self.hold_music = hold_music
+        self.lookup = lookup
+        self.clock = clock
+        self.nudge = nudge  # tells call control a deadline may have moved
+        self._queue: deque[tuple[int, Prompt]] = deque()
+        self._playing: tuple[int, float] | None = None  # (seq, ends at)
+        self._starting = False  # a play command is on its way to the engine
+        self._stopped = False
+        self._held = False
+        self._generation = 0  # bumped by StopPrompt: late plays of older prompts are stopped
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- ServiceSession -----------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        self._apply(self.session.start(now))
+
+    def digit(self, digit: str, now: float) -> None:
+        if not self._stopped and not self.session.finished:
+            self._apply(self.session.handle(cmd.DigitPressed(digit), now))
+
+    def stop(self) -> None:
+        self._stopped = True
+        for task in self._tasks:
+            task.cancel()
+        if not self.session.finished:
+            self._apply(self.session.handle(cmd.CallerHungUp(), self.clock()))
+
+    def next_deadline(self) -> float | None:
+        deadlines = [d for d in (self.session.next_deadline(),
+                                 self._playing[1] if self._playing else None) if d is not None]
+        return min(deadlines) if deadlines else None
+
+    def on_timer(self, now: float) -> None:
+        if self._playing is not None and now >= self._playing[1]:
+            seq, _ = self._playing
+            self._playing = None
+            self._play_next()
+            if not self._queue and self._playing is None and not self._starting:
+                self._apply(self.session.handle(cmd.PromptFinished(seq), now))
+        deadline = self.session.next_deadline()
+        if deadline is not None and deadline <= now and not self.session.finished:
+            self._apply(self.session.on_timer(now))
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def _apply(self, commands: list[cmd.Command]) -> None:
+        for command in commands:
+            if isinstance(command, cmd.PlayPrompt):
+                self._queue.append((command.seq, command.prompt))
+                if self._playing is None and not self._starting:
+                    self._play_next()
+            elif isinstance(command, cmd.StopPrompt):
+                self._stop_prompts()
+            elif isinstance(command, cmd.StartLookup):
+                self._spawn(self._lookup(command))
+            elif isinstance(command, cmd.Enqueue):
+                self._hold(command)
+            elif isinstance(command, cmd.Hangup):
+                self._stopped = True
+                self.call.hang_up(f"ivr: {command.reason}")
+            elif isinstance(command, cmd.Transfer | cmd.StartVoicemail | cmd.RequestCallback):
+                self._not_yet(command)
+            elif isinstance(command, cmd.CancelLookup):
+                pass  # the session ignores a late answer itself
+            else:
+                self.call.publish(IvrStep(self.call.call_id, command))
+        self.nudge()
+
+    def _play_next(self) -> None:
+        if self._stopped or not self._queue:
+            return
+        seq, prompt = self._queue.popleft()
+        self._starting = True
+        self._spawn(self._play(seq, prompt, self._generation))
+
+    async def _play(self, seq: int, prompt: Prompt, generation: int) -> None:
+        try:
+            path = await self._resolve(prompt)
+            seconds = await self.media.play(self.call.call_id, self.call.caller_tag, path)
+        except Exception as exc:
+            log.warning("call %s: prompt %d not played: %s", self.call.call_id, seq, exc)
+            seconds = 0.0
+        self._starting = False
+        if generation != self._generation:  # barged in meanwhile: silence it
+            await self._silence()
+            return
+        self._playing = (seq, self.clock() + seconds)
+        self.nudge()
+
+    def _stop_prompts(self) -> None:
+        self._queue.clear()
+        self._generation += 1
+        was_playing = self._playing is not None
+        self._playing = None
+        if was_playing:
+            self._spawn(self._silence())
+
+    async def _silence(self) -> None:
+        try:
+            await self.media.stop(self.call.call_id, self.call.caller_tag)
+        except Exception as exc:
+            log.debug("call %s: stop media: %s", self.call.call_id, exc)
+
+    async def _resolve(self, prompt: Prompt) -> Path:
+        if prompt.tts is not None:
+            return await self.media.tts(prompt.tts, prompt.voice)
+        assert prompt.file is not None
+        return self.prompt_dir / prompt.file
+
+    async def _lookup(self, command: cmd.StartLookup) -> None:
+        try:
+            status, body = await asyncio.wait_for(
+                self.lookup(command.url, command.method, command.timeout), command.timeout)
+            event: cmd.IvrEvent = cmd.LookupCompleted(status, body)
+        except Exception as exc:  # timeout, refused, bad JSON: the fallback branch
+            event = cmd.LookupFailed(type(exc).__name__ + (f": {exc}" if str(exc) else ""))
+        if not self._stopped and not self.session.finished:
+            self._apply(self.session.handle(event, self.clock()))
+
+    def _hold(self, command: cmd.Enqueue) -> None:
+        """Queued: music on hold until call delivery (the next issue) connects an agent."""
+        self._held = True
+        self.call.publish(CallQueued(self.call.call_id, command.queue, command.priority,
+                                     command.skills, command.tier))
+        self._spawn(self._play_hold())
+
+    async def _play_hold(self) -> None:
+        try:
+            await self.media.play(self.call.call_id, self.call.caller_tag, self.hold_music,
+                                  loop=True)
+        except Exception as exc:
+            log.warning("call %s: hold music not played: %s", self.call.call_id, exc)
+
+    def _not_yet(self, command: cmd.Command) -> None:
+        what = type(command).__name__
+        self.call.publish(IvrStep(self.call.call_id, command))
+        log.info("call %s: %s requested; it lands with a later issue, ending the call",
+                 self.call.call_id, what)
+        self._stopped = True
+        self.call.hang_up(f"ivr: {what} not available yet")
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+# -- events for the bus -----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class IvrStep:
+    """Every notice of the interpreter (steps, variables, self-service, survey), per call."""
+
+    call_id: str
+    notice: object
+
+
+@dataclass(frozen=True, slots=True)
+class CallQueued:
+    """The flow put the call in a queue (music on hold until call delivery lands)."""
+
+    call_id: str
+    queue: str
+    priority: int
+    skills: str | None
+    tier: str | None
+
+
+class QueueHold:
+    """A number that leads straight to a queue: the caller hears music on hold (the router
+    connects an agent with call delivery); implements call control's ServiceSession."""
+
+    def __init__(self, call: CallPort, queue: str, media: MediaPort, hold_music: Path) -> None:
+        self.call = call
+        self.queue = queue
+        self.media = media
+        self.hold_music = hold_music
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, now: float) -> None:
+        self.call.publish(CallQueued(self.call.call_id, self.queue, 0, None, None))
+        self._task = asyncio.ensure_future(self._play())
+
+    async def _play(self) -> None:
+        try:
+            await self.media.play(self.call.call_id, self.call.caller_tag, self.hold_music,
+                                  loop=True)
+        except Exception as exc:
+            log.warning("call %s: hold music not played: %s", self.call.call_id, exc)
+
+    def digit(self, digit: str, now: float) -> None:
+        pass  # leaving a voicemail or asking for a callback from the queue: call delivery
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def on_timer(self, now: float) -> None:
+        pass
+
+
+def new_session(flow_name: str, store: Any, call: CallPort, now: float, *,
+                api_base: str | None) -> IvrSession:
+    """A session on the flow's current published version (the call stays on it)."""
+    version, flow = store.current(flow_name)
+    facts = CallFacts(call.call_id, call.caller, call.number)
+    return IvrSession(flow, version, facts, now, wall_offset=time.time() - time.monotonic(),
+                      api_base=api_base)
