@@ -26,6 +26,7 @@ from .callcontrol import call as c
 from .callcontrol.enginemedia import EngineMedia
 from .callcontrol.holdmusic import ensure_hold_music
 from .callcontrol.service import ActiveCall, ServiceSession
+from .config import parse_hostport
 from .ivr import commands as ivr
 from .ivr.runner import CallQueued, IvrRunner, IvrStep, QueueHold, new_session
 from .ivr.validate import routing_names
@@ -62,7 +63,8 @@ class CallStack:
 
     async def start(self) -> None:
         config = self.node.config.media
-        self.events = MediaEvents(self._on_media_event)
+        host, port = parse_hostport(config.events)
+        self.events = MediaEvents(self._on_media_event, host, port)
         events_address = await self.events.start()
         if self.engine_url == "builtin":
             self.supervisor = EngineSupervisor(

@@ -245,6 +245,16 @@ class MediaSection(Strict):
     port_max: int = Field(default=40000, ge=1025, le=65535)
     # Seconds without RTP from a caller before the engine reports "media lost".
     media_timeout: float = Field(default=30.0, gt=0, le=3600)
+    # Where the node hears the engine's events (DTMF, media lost). Port 0 picks one for the
+    # builtin engine; for rtpengine give a fixed one and start rtpengine with
+    # --dtmf-log-dest=HOST:PORT.
+    events: str = "127.0.0.1:0"
+
+    @field_validator("events")
+    @classmethod
+    def _events_address(cls, value: str) -> str:
+        parse_hostport(value)
+        return value
 
     @model_validator(mode="after")
     def _range(self) -> MediaSection:
