@@ -3,7 +3,7 @@
 
 Theory of operation: every public function here is the twin of one pure function
 (``split_head_py``, ``parse_uri``, ``parse_via``, ``parse_name_addr``, ``parse_cseq``,
-``parse_credentials``). Each recognises the everyday shape of its input in one C pass over the
+``split_list``, ``parse_message``). Each recognises the everyday shape of its input in one C pass over the
 octets (ASCII only, no folding, no escapes, no quoted-pairs, no IPv6, no whitespace where the
 grammar merely tolerates it) and builds exactly the objects the reference would build. Anything
 else -- unusual but legal input, and every error -- is handed to the pure reference, bound by
@@ -32,7 +32,6 @@ cdef object _uri_fallback = None
 cdef object _via_fallback = None
 cdef object _name_addr_fallback = None
 cdef object _cseq_fallback = None
-cdef object _credentials_fallback = None
 cdef object _split_list_fallback = None
 cdef object _head_fallback = None
 cdef object _name_resolver = None
@@ -64,14 +63,14 @@ def bind_uri(sip_uri_cls, fallback):
 
 
 def bind_headers(via_cls, name_addr_cls, cseq_cls, via_fallback, name_addr_fallback,
-                 cseq_fallback, credentials_fallback, split_list_fallback):
-    """Via, NameAddr, CSeq and the pure parsers of those headers, credentials and lists."""
+                 cseq_fallback, split_list_fallback):
+    """Via, NameAddr, CSeq and the pure parsers of those headers and of lists."""
     global _Via, _NameAddr, _CSeq, _via_fallback, _name_addr_fallback, _cseq_fallback
-    global _credentials_fallback, _split_list_fallback
+    global _split_list_fallback
     _split_list_fallback = split_list_fallback
     _Via, _NameAddr, _CSeq = via_cls, name_addr_cls, cseq_cls
     _via_fallback, _name_addr_fallback = via_fallback, name_addr_fallback
-    _cseq_fallback, _credentials_fallback = cseq_fallback, credentials_fallback
+    _cseq_fallback = cseq_fallback
 
 
 def bind_head(name_resolver, fallback):
@@ -488,90 +487,6 @@ def parse_cseq(value):
             return cseq
     _fallbacks += 1
     return _cseq_fallback(value)
-
-
-# -- credentials ------------------------------------------------------------------------------
-
-cdef object _fast_credentials(str s):
-    if not PyUnicode_IS_ASCII(s):
-        return None
-    cdef const unsigned char* p = <const unsigned char*>PyUnicode_DATA(s)
-    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(s)
-    cdef Py_ssize_t i = 0, ss, se, a, b, vs, ve
-    cdef dict params = {}
-    cdef bint quoted
-    for i in range(n):
-        if p[i] < 32 or p[i] == 92:  # control characters and quoted-pairs: the reference
-            return None
-    i = 0
-    while i < n and (p[i] == 32 or p[i] == 9):
-        i += 1
-    while n > i and (p[n - 1] == 32 or p[n - 1] == 9):
-        n -= 1
-    ss = i
-    while i < n and p[i] != 32:
-        if not TOKEN_CH[p[i]]:
-            return None
-        i += 1
-    se = i
-    if se == ss:
-        return None
-    if i < n:
-        i += 1  # the one space the reference partitions at
-    # auth-param *( COMMA auth-param ), each: token EQUAL ( token / quoted-string )
-    while i < n:
-        while i < n and (p[i] == 32 or p[i] == 9):
-            i += 1
-        a = i
-        while i < n and TOKEN_CH[p[i]]:
-            i += 1
-        b = i
-        if a == b:
-            return None
-        while i < n and (p[i] == 32 or p[i] == 9):
-            i += 1
-        if i >= n or p[i] != 61:
-            return None
-        i += 1
-        while i < n and (p[i] == 32 or p[i] == 9):
-            i += 1
-        if i >= n:
-            return None
-        if p[i] == 34:
-            i += 1
-            vs = i
-            while i < n and p[i] != 34:
-                i += 1
-            if i >= n:
-                return None
-            ve = i
-            i += 1
-        else:
-            vs = i
-            while i < n and p[i] != 32 and p[i] != 9 and p[i] != 44 and p[i] != 34:
-                i += 1
-            ve = i
-            if ve == vs:
-                return None
-        while i < n and (p[i] == 32 or p[i] == 9):
-            i += 1
-        if i < n:
-            if p[i] != 44:
-                return None
-            i += 1
-        params[_sub(s, a, b).lower()] = _sub(s, vs, ve)
-    return (_sub(s, ss, se), params)
-
-
-def parse_credentials(value):
-    """Twin of ``switch.sip.headers.parse_credentials``."""
-    global _fallbacks
-    if _enabled and type(value) is str:
-        creds = _fast_credentials(value)
-        if creds is not None:
-            return creds
-    _fallbacks += 1
-    return _credentials_fallback(value)
 
 
 # -- comma lists -----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from .address import DEFAULT_PORTS, Listener, Peer
 from .errors import ParseError, ProtocolError
 from .events import CancelReceived, Event, MalformedReceived, RequestReceived
 from .headers import Headers, Via, canonical_name, parse_name_addr, parse_via
-from .message import REASONS, Request, Response, make_response, parse_message
+from .message import COPIED_HEADERS, REASONS, Request, Response, make_response, parse_message
 from .timers import TimerValues
 from .transaction import (
     ClientInvite,
@@ -49,7 +49,7 @@ from .transaction import (
 log = logging.getLogger(__name__)
 
 # The headers a response copies from its request (§8.2.6.2); all a 400 for junk can carry.
-_ANSWER_HEADERS = frozenset({"Via", "From", "To", "Call-ID", "CSeq"})
+_ANSWER_HEADERS = frozenset(COPIED_HEADERS)
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
 # Transports where messages are cut from a byte stream by Content-Length (RFC 3261 §18.3).
 _BYTE_STREAMS = frozenset({"tcp", "tls"})

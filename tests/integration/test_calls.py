@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.calls_support import calls_config, call_ids, call_lines, prepare_prompts
+from tests.integration.calls_support import call_ids, call_lines, calls_config, prepare_prompts
 from tests.integration.conftest import ROOT_DIR, RunningNode, require
 from tests.integration.ctl import ctl_json
 from tests.integration.sipclient import wait_for

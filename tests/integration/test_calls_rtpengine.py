@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.calls_support import calls_config, call_lines, prepare_prompts
+from tests.integration.calls_support import call_lines, calls_config, prepare_prompts
 from tests.integration.conftest import RunningNode, require
 from tests.integration.sipclient import wait_for
 from tests.integration.test_calls import sipp_call

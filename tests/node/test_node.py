@@ -211,9 +211,9 @@ def test_trunk_invite_to_demo_number_is_not_challenged(node: Node) -> None:
     client = Client("udp", node.sip["udp"])
     try:
         response = client.request("INVITE", f"sip:200@127.0.0.1:{node.sip['udp'][1]}")
-        # Admitted without a challenge; this in-process node has no media engine: 503.
-        assert response.status == 503
-        assert "no media engine" in response.reason
+        # Admitted without a challenge (no 407); an INVITE without an SDP offer is refused.
+        assert response.status == 488
+        assert "SDP offer is required" in response.reason
     finally:
         client.close()
 

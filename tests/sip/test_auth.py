@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from switch.sip import digest_header
 from switch.sip.auth import (
     _HASHES,
     BAD_CREDENTIALS,
@@ -287,6 +289,45 @@ def test_parse_quoted_escapes_tokens_and_spacing() -> None:
                             "uri": "sip:x"}
     rendered = render_auth("Digest", list(creds.params.items()))
     assert parse_authorization(rendered) == creds
+
+
+def test_parse_credentials_as_the_node_sees_them() -> None:
+    # (was headers.parse_credentials' test: commas inside quotes, lower-cased names, tokens)
+    creds = parse_authorization(
+        'Digest username="1001", realm="a, b", NC=00000001, qop=auth, uri="sip:h"')
+    assert creds.scheme == "Digest" and creds.is_digest
+    assert creds.params == {"username": "1001", "realm": "a, b", "nc": "00000001",
+                            "qop": "auth", "uri": "sip:h"}
+    assert creds.get("Realm") == "a, b"
+    with pytest.raises(ParseError):
+        parse_authorization('Digest username="x')
+
+
+def test_parse_the_benchmark_register_credentials() -> None:
+    from bench.bench_parser import REGISTER
+
+    value = REGISTER.split(b"Authorization: ", 1)[1].split(b"\r\n", 1)[0].decode()
+    creds = parse_authorization(value)
+    assert creds.get("username") == "1001" and creds.get("nc") == "00000002"
+    assert creds.get("response") == "8a2b7f0c1d9e3a4b5c6d7e8f90a1b2c3"
+
+
+# The one-step parameter match with the quoted-string content as RFC 3261 §25.1 writes it (an
+# alternation per character); digest_header uses the unrolled, faster equivalent.
+_TOKEN_CHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_PARAM_AS_WRITTEN = re.compile(
+    rf'[ \t\r\n]*({_TOKEN_CHARS})[ \t\r\n]*=[ \t\r\n]*'
+    rf'(?:"((?:[^"\\\r\n\x00]|\\[^\r\n\x00])*)"|({_TOKEN_CHARS}))[ \t\r\n]*(,|\Z)')
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from('ab "\\\r\n\x00,=é\t'), max_size=24))
+def test_unrolled_parameter_match_equals_the_grammar(tail: str) -> None:
+    for text in (tail, f'realm="{tail}', f"realm={tail}", f'r = "a\\{tail}'):
+        fast = digest_header._PARAM_FAST.match(text)
+        written = _PARAM_AS_WRITTEN.match(text)
+        assert (fast and (fast.groups(), fast.end())) == (written and (written.groups(),
+                                                                        written.end()))
 
 
 def test_parse_username_star() -> None:

@@ -1,4 +1,5 @@
-"""Header fields: the multi-map, compact forms, lists, params, Via, name-addr, credentials."""
+"""Header fields: the multi-map and its fast paths, compact forms, lists, params, Via,
+name-addr, CSeq. (Credentials: ``test_auth.py``, ``digest_header.parse_authorization``.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import pytest
 from switch.sip.errors import ParseError
 from switch.sip.headers import (
     Headers,
-    parse_credentials,
     parse_cseq,
     parse_name_addr,
     parse_params,
@@ -32,6 +32,48 @@ def test_headers_are_case_insensitive_and_expand_compact_forms() -> None:
     clone.remove("Route")
     assert h.get("Route") == "<sip:r;lr>" and clone.get("Route") is None
     assert h.get("X-Custom") == "2" and len(h) == 4
+
+
+def test_subset_groups_fields_in_the_order_asked() -> None:
+    h = Headers([("To", "<sip:b@h>"), ("v", "SIP/2.0/UDP a"), ("X-Other", "1"),
+                 ("Via", "SIP/2.0/UDP b"), ("call-id", "c"), ("From", "<sip:a@h>;tag=1")])
+    copied = h.subset(("Via", "From", "To", "Call-ID", "CSeq"))
+    assert list(copied) == [("Via", "SIP/2.0/UDP a"), ("Via", "SIP/2.0/UDP b"),
+                            ("From", "<sip:a@h>;tag=1"), ("To", "<sip:b@h>"), ("Call-ID", "c")]
+    assert copied.get("i") == "c" and "cseq" not in copied
+    copied.set("To", "<sip:b@h>;tag=2")  # the copy is independent of the original
+    assert h.get("To") == "<sip:b@h>" and copied.fields("to") == ["<sip:b@h>;tag=2"]
+
+
+def test_extend_and_set_normalise_names_like_add() -> None:
+    h = Headers()
+    h.extend([("i", "c"), ("x-custom", "1"), ("cseq", "1 OPTIONS"), ("X-CUSTOM", "2")])
+    assert [name for name, _ in h] == ["Call-ID", "x-custom", "CSeq", "X-CUSTOM"]
+    assert h.fields("X-Custom") == ["1", "2"] and h.get("call-id") == "c"
+    h.set("x-custom", "3")  # several fields: one remains, where the first was
+    assert list(h) == [("Call-ID", "c"), ("x-custom", "3"), ("CSeq", "1 OPTIONS")]
+    h.set("CALL-ID", "d")  # one field: replaced in place, spelling made canonical
+    assert next(iter(h)) == ("Call-ID", "d") and len(h) == 3
+    assert list(Headers(list(h))) == list(h)
+
+
+def test_single_names_what_is_missing_or_repeated() -> None:
+    h = Headers([("i", "c"), ("To", "<sip:a@h>"), ("t", "<sip:b@h>")])
+    assert h.single("Call-ID") == "c"
+    with pytest.raises(ParseError, match="missing CSeq"):
+        h.single("CSeq")
+    with pytest.raises(ParseError, match="more than one To header"):
+        h.single("To")
+
+
+def test_from_parsed_adopts_the_parser_output() -> None:
+    items = [("Via", "SIP/2.0/UDP a"), ("Call-ID", "c")]
+    keys = ["via", "call-id"]
+    h = Headers.from_parsed(items, keys)
+    assert h.get("v") == "SIP/2.0/UDP a" and h.get("i") == "c" and list(h) == items
+    clone = h.copy()
+    clone.add("CSeq", "1 BYE")
+    assert "CSeq" not in h and len(h) == 2
 
 
 def test_list_splitting_respects_quotes_and_brackets() -> None:
@@ -79,13 +121,3 @@ def test_cseq_bounds() -> None:
     for bad in ("2147483648 INVITE", "1", "x INVITE", "-1 INVITE"):
         with pytest.raises(ParseError):
             parse_cseq(bad)
-
-
-def test_credentials() -> None:
-    scheme, params = parse_credentials(
-        'Digest username="1001", realm="a, b", nc=00000001, qop=auth, uri="sip:h"')
-    assert scheme == "Digest"
-    assert params == {"username": "1001", "realm": "a, b", "nc": "00000001", "qop": "auth",
-                      "uri": "sip:h"}
-    with pytest.raises(ParseError):
-        parse_credentials('Digest username="x')

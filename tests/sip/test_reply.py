@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from switch.sip.errors import ParseError
-from switch.sip.message import Request, make_response, parse_message
+from switch.sip.headers import parse_name_addr
+from switch.sip.message import (
+    COPIED_HEADERS,
+    Request,
+    Response,
+    make_response,
+    parse_message,
+)
 from switch.sip.reply import reply
 
 from .torture_cases import TORTURE_DIR
@@ -56,3 +63,36 @@ def test_reply_without_validation_falls_back() -> None:
 
 def test_samples_cover_the_torture_fixtures() -> None:
     assert len(FIXTURES) > 40 and len(SAMPLES) > 20, Path(TORTURE_DIR)
+
+
+def test_reply_copies_the_8_2_6_2_fields_and_leaves_a_to_view() -> None:
+    second_via = "Via: SIP/2.0/UDP 192.0.2.99;branch=z9hG4bKp\r\n"
+    request = _validated(request_bytes("REGISTER", extra=second_via))
+    assert request is not None
+    response = reply(request, 200, to_tag="ours", extra=[("server", "test")])
+    names = [name for name, _ in response.headers]
+    assert names == [*COPIED_HEADERS[:1], *COPIED_HEADERS, "Server"]
+    view = Response.to.peek(response)
+    assert view is not None and view.tag == "ours"
+    assert Request.to.peek(request) is not None and request.to.tag is None  # request untouched
+
+
+def test_reply_after_a_to_was_added_takes_the_general_path() -> None:
+    request = _validated(request_bytes("OPTIONS"))
+    assert request is not None
+    request.headers.add("To", "<sip:other@h>")
+    fast = reply(request, 200, to_tag="t")
+    assert fast.serialize() == make_response(request, 200, to_tag="t").serialize()
+
+
+def test_view_descriptors_peek_preset_and_reset() -> None:
+    request = parse_message(request_bytes("OPTIONS"))
+    assert isinstance(request, Request)
+    assert Request.to.peek(request) is None  # never parses
+    to = request.to
+    assert Request.to.peek(request) is to
+    Request.to.reset(request)
+    assert Request.to.peek(request) is None and request.to == to
+    request.headers.set("To", "<sip:x@h>;tag=9")
+    Request.to.preset(request, parse_name_addr("<sip:x@h>;tag=9"))
+    assert request.to.tag == "9"
