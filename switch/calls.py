@@ -24,11 +24,18 @@ import httpx
 
 from .callcontrol import call as c
 from .callcontrol.enginemedia import EngineMedia
-from .callcontrol.holdmusic import ensure_hold_music
+from .callcontrol.holdmusic import ensure_beep, ensure_hold_music
 from .callcontrol.service import ActiveCall, ServiceSession
 from .config import parse_hostport
 from .ivr import commands as ivr
-from .ivr.runner import CallQueued, IvrRunner, IvrStep, QueueHold, new_session
+from .ivr.runner import (
+    CallQueued,
+    IvrRunner,
+    IvrStep,
+    QueueHold,
+    VoicemailStarted,
+    new_session,
+)
 from .ivr.validate import routing_names
 from .ivr.versions import FlowStore
 from .media.client import MediaClient
@@ -79,6 +86,7 @@ class CallStack:
         self.http = httpx.AsyncClient(follow_redirects=False)
         self.media = EngineMedia(self.client, TtsCache(self.folder))
         self.hold_music = ensure_hold_music(self.folder)
+        self.beep = ensure_beep(self.folder)
         self.node.start_calls(self.media, self._service)
         where = f"builtin (pid {self.supervisor.pid})" if self.supervisor else self.engine_url
         log.info("media engine %s ready; answering calls", where)
@@ -117,7 +125,8 @@ class CallStack:
         session = new_session(name, self.flows, call, calls.clock(),
                               api_base=self.node.http_url or None)
         return IvrRunner(call, session, self.media, prompt_dir=self.prompt_dir,
-                         hold_music=self.hold_music, lookup=self._lookup, clock=calls.clock,
+                         hold_music=self.hold_music, beep=self.beep, lookup=self._lookup,
+                         clock=calls.clock,
                          nudge=calls.rearm)
 
     async def _lookup(self, url: str, method: str, timeout: float) -> tuple[int, Any]:
@@ -161,6 +170,8 @@ def log_call_event(event: object) -> None:
                         event.number, event.target)
     elif isinstance(event, c.CallAnswered):
         events_log.info("call %s answered in %.3f s", event.call_id, event.setup_seconds)
+    elif isinstance(event, c.CallHeld):
+        events_log.info("call %s %s", event.call_id, "on hold" if event.held else "resumed")
     elif isinstance(event, c.CallDigit):
         events_log.info("call %s digit %s (%s)", event.call_id, event.digit, event.via)
     elif isinstance(event, CallQueued):
@@ -176,6 +187,12 @@ def log_call_event(event: object) -> None:
         elif isinstance(notice, ivr.FlowFailed):
             events_log.warning("call %s ivr failed at %s: %s", event.call_id, notice.node,
                                notice.reason)
+    elif isinstance(event, VoicemailStarted):
+        events_log.info("call %s voicemail for %s (at most %d s)", event.call_id,
+                        event.mailbox, event.max_seconds)
+    elif isinstance(event, MediaEvent) and event.kind == "recording":
+        events_log.info("call %s recording %s %s", event.call_id, event.raw.get("state"),
+                        event.raw.get("file"))
     elif isinstance(event, MediaEvent) and event.kind not in ("DTMF", "playback"):
         events_log.info("call %s media %s", event.call_id, event.kind)
     elif isinstance(event, c.CallEnded):

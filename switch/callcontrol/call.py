@@ -99,6 +99,14 @@ class CallDigit:
     via: str
 
 
+@dataclass(frozen=True, slots=True)
+class CallHeld:
+    """The caller put us on hold (``held``) or took us off it, by a new SDP offer."""
+
+    call_id: str
+    held: bool
+
+
 class CallState(Enum):
     ARRIVED = "arrived"
     ANCHORING = "anchoring"

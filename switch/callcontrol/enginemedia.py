@@ -27,6 +27,7 @@ class EngineMedia:
         self.client = client
         self.tts_cache = tts
         self._engine_tags: dict[str, str] = {}
+        self._answers: dict[str, tuple[int, str]] = {}  # call -> (origin version, answer)
 
     # -- MediaPort (call control) -------------------------------------------------------------
 
@@ -36,15 +37,26 @@ class EngineMedia:
                              " answered yet)")
         answer, engine_tag = await anchor_caller(self.client, call_id, caller_tag, sdp)
         self._engine_tags[call_id] = engine_tag
+        self._answers[call_id] = (1, _without_origin(answer))
         return answer
 
     async def update_caller(self, call_id: str, caller_tag: str, sdp: str) -> str:
+        """A new offer from the caller (re-INVITE, UPDATE): the answer keeps the origin's
+        version when nothing changed and raises it by one when something did (RFC 3264 §8)."""
+        version, previous = self._answers.get(call_id, (1, ""))
+        tag = self._engine_tags.get(call_id)
         answer, _ = await anchor_caller(self.client, call_id, caller_tag, sdp,
-                                        engine_tag=self._engine_tags.get(call_id))
+                                        engine_tag=tag, version=version)
+        if _without_origin(answer) != previous:
+            answer, _ = await anchor_caller(self.client, call_id, caller_tag, sdp,
+                                            engine_tag=tag, version=version + 1)
+            version += 1
+        self._answers[call_id] = (version, _without_origin(answer))
         return answer
 
     async def release(self, call_id: str) -> None:
         self._engine_tags.pop(call_id, None)
+        self._answers.pop(call_id, None)
         await self.client.delete(call_id)
 
     # -- what the IVR runner plays ------------------------------------------------------------
@@ -64,6 +76,18 @@ class EngineMedia:
 
     async def tts(self, text: str, voice: str | None = None) -> Path:
         return await self.tts_cache.render(text, voice)
+
+    async def record(self, call_id: str) -> None:
+        """Record the call (the engine writes stereo WAV: caller left, other party right, and
+        reports the file in a ``recording`` event)."""
+        await self.client.start_recording(call_id)
+
+    async def stop_recording(self, call_id: str) -> None:
+        await self.client.stop_recording(call_id)
+
+
+def _without_origin(sdp: str) -> str:
+    return "\n".join(line for line in sdp.splitlines() if not line.startswith("o="))
 
 
 def wav_seconds(path: Path) -> float:

@@ -43,3 +43,23 @@ def ensure_hold_music(folder: Path) -> Path:
         writer.writeframes(samples.tobytes())
     partial.replace(path)
     return path
+
+
+def ensure_beep(folder: Path, hz: float = 1000.0, seconds: float = 0.4) -> Path:
+    """The tone before a voicemail recording starts (``folder/beep.wav``)."""
+    path = folder / "beep.wav"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    count = int(RATE * seconds)
+    samples = array.array("h", (int(10000 * min(1.0, n / 80, (count - n) / 80)
+                                    * math.sin(2 * math.pi * hz * n / RATE))
+                                for n in range(count)))
+    partial = path.with_suffix(".tmp")
+    with wave.open(str(partial), "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(RATE)
+        writer.writeframes(samples.tobytes())
+    partial.replace(path)
+    return path

@@ -77,6 +77,7 @@ class ActiveCall:
         self.call = call
         self.leg = leg
         self.session: ServiceSession | None = None
+        self.held = False
 
     @property
     def call_id(self) -> str:
@@ -175,6 +176,9 @@ class CallService:
             if active.session is not None:
                 active.session.digit(event.digit, now)
         elif isinstance(event, v.LegUpdateOffered):
+            if event.held != active.held:
+                active.held = event.held
+                self.publish(c.CallHeld(active.call_id, event.held))
             self._spawn(active, self._update(active, event.sdp))
 
     def digit(self, call_id: str, digit: str) -> None:

@@ -53,6 +53,8 @@ class MediaPort(Protocol):
                    loop: bool = False) -> float: ...
     async def stop(self, call_id: str, caller_tag: str) -> None: ...
     async def tts(self, text: str, voice: str | None = None) -> Path: ...
+    async def record(self, call_id: str) -> None: ...
+    async def stop_recording(self, call_id: str) -> None: ...
 
 
 Lookup = Callable[[str, str, float], Awaitable[tuple[int, Any]]]  # (url, method, timeout)
@@ -62,7 +64,7 @@ class IvrRunner:
     """One call's IVR; implements call control's ServiceSession."""
 
     def __init__(self, call: CallPort, session: IvrSession, media: MediaPort, *,
-                 prompt_dir: Path, hold_music: Path, lookup: Lookup,
+                 prompt_dir: Path, hold_music: Path, lookup: Lookup, beep: Path | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  nudge: Callable[[], None] = lambda: None) -> None:
         self.call = call
@@ -70,7 +72,9 @@ class IvrRunner:
         self.media = media
         self.prompt_dir = prompt_dir
         self.hold_music = hold_music
+        self.beep = beep
         self.lookup = lookup
+        self._recording = False
         self.clock = clock
         self.nudge = nudge  # tells call control a deadline may have moved
         self._queue: deque[tuple[int, Prompt]] = deque()
@@ -94,6 +98,9 @@ class IvrRunner:
         self._stopped = True
         for task in self._tasks:
             task.cancel()
+        if self._recording:  # the caller hung up while leaving a message: keep what it said
+            self._recording = False
+            self._spawn(self._end_recording())
         if not self.session.finished:
             self._apply(self.session.handle(cmd.CallerHungUp(), self.clock()))
 
@@ -130,7 +137,9 @@ class IvrRunner:
             elif isinstance(command, cmd.Hangup):
                 self._stopped = True
                 self.call.hang_up(f"ivr: {command.reason}")
-            elif isinstance(command, cmd.Transfer | cmd.StartVoicemail | cmd.RequestCallback):
+            elif isinstance(command, cmd.StartVoicemail):
+                self._spawn(self._voicemail(command))
+            elif isinstance(command, cmd.Transfer | cmd.RequestCallback):
                 self._not_yet(command)
             elif isinstance(command, cmd.CancelLookup):
                 pass  # the session ignores a late answer itself
@@ -189,6 +198,38 @@ class IvrRunner:
         if not self._stopped and not self.session.finished:
             self._apply(self.session.handle(event, self.clock()))
 
+    async def _voicemail(self, command: cmd.StartVoicemail) -> None:
+        """The prompt, then a beep and the caller's message for at most ``max_seconds``."""
+        call_id, tag = self.call.call_id, self.call.caller_tag
+        try:
+            for prompt in ([command.prompt] if command.prompt is not None else []):
+                await asyncio.sleep(await self.media.play(call_id, tag,
+                                                          await self._resolve(prompt)))
+            # The recording starts with the beep, so the message opens with a known mark (and
+            # the engine side of the stereo file is not silent).
+            await self.media.record(call_id)
+            self._recording = True
+            self.call.publish(VoicemailStarted(call_id, command.mailbox, command.max_seconds))
+            if self.beep is not None:
+                await self.media.play(call_id, tag, self.beep)
+            await asyncio.sleep(command.max_seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("call %s: voicemail failed: %s", call_id, exc)
+        if self._recording:
+            self._recording = False
+            await self._end_recording()
+        if not self._stopped:
+            self._stopped = True
+            self.call.hang_up("ivr: voicemail recorded")
+
+    async def _end_recording(self) -> None:
+        try:
+            await self.media.stop_recording(self.call.call_id)
+        except Exception as exc:
+            log.warning("call %s: recording not finished: %s", self.call.call_id, exc)
+
     def _hold(self, command: cmd.Enqueue) -> None:
         """Queued: music on hold until call delivery (the next issue) connects an agent."""
         self._held = True
@@ -225,6 +266,16 @@ class IvrStep:
 
     call_id: str
     notice: object
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailStarted:
+    """The caller is leaving a message in ``mailbox`` (the engine's ``recording`` event names
+    the file when it is written)."""
+
+    call_id: str
+    mailbox: str
+    max_seconds: int
 
 
 @dataclass(frozen=True, slots=True)

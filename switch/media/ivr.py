@@ -37,11 +37,14 @@ ENGINE_TAG_PREFIX = "ivr-"
 
 
 async def anchor_caller(client: MediaClient, call_id: str, caller_tag: str, sdp: str,
-                        engine_tag: str | None = None, **flags: Any) -> tuple[str, str]:
+                        engine_tag: str | None = None, version: int = 1,
+                        **flags: Any) -> tuple[str, str]:
     """Anchor a caller with the engine as the other party; returns (the SDP answer for the
-    caller, the engine-side tag). ``flags`` go to both commands (e.g. ``codec``)."""
+    caller, the engine-side tag). Call it again with the same ``engine_tag`` for a new offer
+    from the caller (re-INVITE), with a higher ``version`` when the answer changes (RFC 3264
+    §8). ``flags`` go to both commands (e.g. ``codec``)."""
     engine_tag = engine_tag or ENGINE_TAG_PREFIX + secrets.token_hex(6)
     engine_offer = await client.offer(call_id, caller_tag, sdp, **flags)
-    answer = await client.answer(call_id, caller_tag, engine_tag, sink_answer(engine_offer),
-                                 **flags)
+    answer = await client.answer(call_id, caller_tag, engine_tag,
+                                 sink_answer(engine_offer, version), **flags)
     return answer, engine_tag

@@ -139,11 +139,21 @@ def rewrite(sdp: SessionDescription, info: MediaInfo, address: str, port: int,
     return sdp.serialize().decode("utf-8", "surrogateescape")
 
 
-def sink_answer(engine_offer: str) -> str:
+# RFC 3264 §6.1: the answer's direction mirrors the offer's.
+_MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive",
+           "sendrecv": "sendrecv"}
+
+
+def sink_answer(engine_offer: str, version: int = 1) -> str:
     """The SDP answer of the engine-side party of an IVR leg (see docs/media.md): the first
     voice codec and telephone-event of the engine's offer, at the engine's own address on the
-    discard port 9 with ``sendrecv``, so the engine relays nothing anywhere but still sends
-    prompts to the caller and reads the caller's DTMF. Works with rtpengine and the builtin."""
+    discard port 9, so the engine relays nothing anywhere but still sends prompts to the
+    caller and reads the caller's DTMF. Works with rtpengine and the builtin.
+
+    The direction mirrors the offer (a caller putting us on hold with ``sendonly`` gets
+    ``recvonly``, RFC 3264 §6.1), and ``version`` is the origin's version: both engines pass
+    this origin on to the caller, and a changed answer in a re-INVITE must carry a higher
+    version (§8)."""
     _, info = describe(engine_offer)
     chosen = info.voice[:1]
     if not chosen:
@@ -151,10 +161,10 @@ def sink_answer(engine_offer: str) -> str:
     if info.telephone_event is not None:
         chosen.append(info.telephone_event)
     family = "IP6" if ":" in info.address else "IP4"
-    lines = ["v=0", f"o=- 1 1 IN {family} {info.address}", "s=-",
+    lines = ["v=0", f"o=- 1 {version} IN {family} {info.address}", "s=-",
              f"c=IN {family} {info.address}", "t=0 0",
              f"m=audio {DISCARD_PORT} RTP/AVP {' '.join(str(f.pt) for f in chosen)}"]
     lines += [f"a=rtpmap:{f.rtpmap()}" for f in chosen]
     lines += [f"a=fmtp:{f.pt} {f.fmtp}" for f in chosen if f.fmtp]
-    lines += ["a=ptime:20", "a=sendrecv"]
+    lines += ["a=ptime:20", f"a={_MIRROR.get(info.direction, 'sendrecv')}"]
     return "\r\n".join(lines) + "\r\n"

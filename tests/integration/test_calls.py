@@ -101,3 +101,62 @@ def test_killing_the_media_engine_ends_its_calls_and_the_node_keeps_serving(
         caller.kill()
         caller.wait(timeout=10)
     assert node.alive()
+
+
+def _dialog_request(method: str, *, local: tuple[str, int], node: RunningNode, cseq: int,
+                    call_id: str, to_tag: str | None, body: str = "",
+                    branch: str) -> bytes:
+    host, port = node.addr("udp")
+    to = f"<sip:300@{host}:{port}>" + (f";tag={to_tag}" if to_tag else "")
+    lines = [f"{method} sip:300@{host}:{port} SIP/2.0",
+             f"Via: SIP/2.0/UDP {local[0]}:{local[1]};branch=z9hG4bK{branch};rport",
+             "Max-Forwards: 70", f"From: <sip:raw@{local[0]}>;tag=raw1", f"To: {to}",
+             f"Call-ID: {call_id}", f"CSeq: {cseq} {method}",
+             f"Contact: <sip:raw@{local[0]}:{local[1]}>"]
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body.encode())}")
+    return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+
+def _offer(rtp_port: int, direction: str = "sendrecv") -> str:
+    return ("v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=audio {rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
+            f"a=rtpmap:101 telephone-event/8000\r\na={direction}\r\n")
+
+
+def test_reinvite_to_hold_and_back_then_bye(start_node: Callable[..., RunningNode]) -> None:
+    from tests.integration.sipclient import SipConnection
+
+    node = start_node(config=calls_config())
+    prepare_prompts(node)
+    rtp_port = free_port(socket_kind := 2)  # SOCK_DGRAM
+    del socket_kind
+    with SipConnection("udp", node.addr("udp")) as conn:
+        local = conn.local
+        invite = _dialog_request("INVITE", local=local, node=node, cseq=1, call_id="hold-1",
+                                 to_tag=None, body=_offer(rtp_port), branch="inv1")
+        ok = conn.request(invite, timeout=5)
+        assert ok is not None and ok.status == 200, ok
+        tag = (ok.get("to") or "").split("tag=")[1]
+        assert "m=audio" in ok.body.decode()
+        conn.send(_dialog_request("ACK", local=local, node=node, cseq=1, call_id="hold-1",
+                                  to_tag=tag, branch="ack1"))
+        for cseq, direction in ((2, "sendonly"), (3, "sendrecv")):
+            again = conn.request(_dialog_request("INVITE", local=local, node=node, cseq=cseq,
+                                                 call_id="hold-1", to_tag=tag,
+                                                 body=_offer(rtp_port, direction),
+                                                 branch=f"re{cseq}"), timeout=5)
+            assert again is not None and again.status == 200, again
+            answer = again.body.decode()
+            if direction == "sendonly":  # RFC 3264 §6.1: the answer to sendonly is recvonly
+                assert "a=recvonly" in answer or "a=inactive" in answer, answer
+            conn.send(_dialog_request("ACK", local=local, node=node, cseq=cseq,
+                                      call_id="hold-1", to_tag=tag, branch=f"ack{cseq}"))
+        bye = conn.request(_dialog_request("BYE", local=local, node=node, cseq=4,
+                                           call_id="hold-1", to_tag=tag, branch="bye4"))
+        assert bye is not None and bye.status == 200
+    assert wait_for(lambda: any(" ended: " in line for line in call_lines(node)), timeout=10)
+    lines = [line.split(" ", 2)[2] for line in call_lines(node)]
+    assert "on hold" in lines and "resumed" in lines, lines
+    assert ctl_json(node, "media")["engine"]["ports"]["in use"] == 0

@@ -28,7 +28,9 @@ def rtpengine(tmp_path: Path) -> Iterator[tuple[int, int]]:
     low, high = port_block(100)
     log = (tmp_path / "rtpengine.log").open("wb")
     proc = subprocess.Popen(
-        [binary, "--table=-1", "--interface=127.0.0.1", f"--listen-ng=127.0.0.1:{ng_port}",
+        # --config-file=none: Debian's default config opens fixed CLI and HTTP ports.
+        [binary, "--config-file=none", "--table=-1", "--interface=127.0.0.1",
+         f"--listen-ng=127.0.0.1:{ng_port}",
          "--foreground", "--log-stderr", f"--port-min={low}", f"--port-max={high}",
          f"--dtmf-log-dest=127.0.0.1:{events_port}", "--delete-delay=0"],
         stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL)

@@ -42,7 +42,10 @@ def rtpengine(tmp_path: Path) -> Iterator[Rtpengine]:
     recordings.mkdir()
     log = open(tmp_path / "rtpengine.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        ["rtpengine", "--table=-1", "--interface=127.0.0.1", f"--listen-ng=127.0.0.1:{ng_port}",
+        # --config-file=none: Debian's /etc/rtpengine/rtpengine.conf opens fixed CLI and HTTP
+        # ports, so two rtpengines (tests and a benchmark) would collide.
+        ["rtpengine", "--config-file=none", "--table=-1", "--interface=127.0.0.1",
+         f"--listen-ng=127.0.0.1:{ng_port}",
          "--foreground", "--log-stderr", f"--port-min={low}", f"--port-max={high}",
          f"--dtmf-log-dest=127.0.0.1:{events_port}", f"--recording-dir={recordings}",
          "--recording-method=pcap", "--delete-delay=0", "--log-level=5"],
