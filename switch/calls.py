@@ -29,6 +29,7 @@ from .callcontrol.service import ActiveCall, ServiceSession
 from .config import parse_hostport
 from .ivr import commands as ivr
 from .ivr.runner import (
+    CallbackRequested,
     CallQueued,
     IvrRunner,
     IvrStep,
@@ -187,6 +188,9 @@ def log_call_event(event: object) -> None:
         elif isinstance(notice, ivr.FlowFailed):
             events_log.warning("call %s ivr failed at %s: %s", event.call_id, notice.node,
                                notice.reason)
+    elif isinstance(event, CallbackRequested):
+        events_log.info("call %s callback requested to %s by %s", event.call_id, event.number,
+                        event.queue)
     elif isinstance(event, VoicemailStarted):
         events_log.info("call %s voicemail for %s (at most %d s)", event.call_id,
                         event.mailbox, event.max_seconds)

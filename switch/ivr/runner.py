@@ -12,8 +12,9 @@ for the last one it asked for). A digit that arrives while a play command is on 
 that play as soon as it starts.
 
 What lands with later issues is said, never faked: a queue plays music on hold (the router
-takes over with call delivery), a transfer, voicemail or callback request is published as an
-event and the caller hears so before the call ends.
+takes over with call delivery); a callback request is published as an event for the dialler
+to come; a transfer is published and the call ends (transfers arrive with call delivery).
+Voicemail is recorded by the engine (a beep, then the caller, in a stereo WAV).
 """
 
 from __future__ import annotations
@@ -139,7 +140,11 @@ class IvrRunner:
                 self.call.hang_up(f"ivr: {command.reason}")
             elif isinstance(command, cmd.StartVoicemail):
                 self._spawn(self._voicemail(command))
-            elif isinstance(command, cmd.Transfer | cmd.RequestCallback):
+            elif isinstance(command, cmd.RequestCallback):
+                # Kept for the outbound dialler (call delivery); the flow tells the caller.
+                self.call.publish(CallbackRequested(self.call.call_id, command.number,
+                                                    command.queue))
+            elif isinstance(command, cmd.Transfer):
                 self._not_yet(command)
             elif isinstance(command, cmd.CancelLookup):
                 pass  # the session ignores a late answer itself
@@ -276,6 +281,15 @@ class VoicemailStarted:
     call_id: str
     mailbox: str
     max_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequested:
+    """The caller asked to be called back at ``number`` by ``queue``."""
+
+    call_id: str
+    number: str
+    queue: str
 
 
 @dataclass(frozen=True, slots=True)

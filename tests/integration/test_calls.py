@@ -5,8 +5,10 @@ calls with it; a caller that vanishes is ended by its session timer."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,19 +23,33 @@ from tests.util import free_port
 pytestmark = pytest.mark.integration
 
 SCENARIO = ROOT_DIR / "loadtest" / "scenarios" / "ivr_caller.xml"
+HANGUP_SCENARIO = ROOT_DIR / "loadtest" / "scenarios" / "ivr_caller_node_hangs_up.xml"
+
+
+def media_port_base() -> int:
+    """An even RTP port base for SIPp away from its default 6000, which parallel SIPp runs
+    (other tests, benchmarks) would share: SIPp takes successive ports from it per call."""
+    return 20000 + 2 * random.randrange(4500)
 
 
 def sipp_call(node: RunningNode, tmp_path: Path, number: str, *, digit: str = "3",
               hold_ms: int = 4000, calls: int = 1, extra: list[str] | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+              timeout: float = 60, digit_after_ms: int = 1500,
+              node_hangs_up: bool = False) -> subprocess.CompletedProcess[str]:
+    """SIPp calls ``number``: audio, then ``digit`` ``digit_after_ms`` later, then it hangs up
+    after ``hold_ms`` (or waits for the node's BYE with ``node_hangs_up``)."""
     sipp = require("sipp", "sip-tester")
-    scenario = tmp_path / f"caller-{digit}.xml"
-    scenario.write_text(SCENARIO.read_text().replace("dtmf_2833_3.pcap",
-                                                     f"dtmf_2833_{digit}.pcap"))
+    source = HANGUP_SCENARIO if node_hangs_up else SCENARIO
+    scenario = tmp_path / f"caller-{digit}-{digit_after_ms}-{node_hangs_up}.xml"
+    scenario.write_text(source.read_text()
+                        .replace("dtmf_2833_3.pcap", f"dtmf_2833_{digit}.pcap")
+                        .replace('<pause milliseconds="1500"/>',
+                                 f'<pause milliseconds="{digit_after_ms}"/>'))
     host, port = node.addr("udp")
     cmd = [sipp, "-nostdin", "-sf", str(scenario), "-s", number, "-d", str(hold_ms),
            "-m", str(calls), "-l", str(calls), "-r", "10", "-i", "127.0.0.1",
-           "-mi", "127.0.0.1", "-p", str(free_port()), "-timeout", f"{int(timeout)}s",
+           "-mi", "127.0.0.1", "-mp", str(media_port_base()), "-p", str(free_port()),
+           "-timeout", f"{int(timeout)}s",
            "-trace_err", *(extra or []), f"{host}:{port}"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30,
                           cwd=tmp_path)
@@ -82,6 +98,7 @@ def test_killing_the_media_engine_ends_its_calls_and_the_node_keeps_serving(
     host, port = node.addr("udp")
     caller = sipp([require("sipp", "sip-tester"), "-nostdin", "-sf", str(scenario),
                    "-s", "200", "-d", "20000", "-m", "1", "-i", "127.0.0.1", "-mi", "127.0.0.1",
+                   "-mp", str(media_port_base()),
                    "-p", str(free_port()), "-timeout", "40s", f"{host}:{port}"],
                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     try:
@@ -160,3 +177,28 @@ def test_reinvite_to_hold_and_back_then_bye(start_node: Callable[..., RunningNod
     lines = [line.split(" ", 2)[2] for line in call_lines(node)]
     assert "on hold" in lines and "resumed" in lines, lines
     assert ctl_json(node, "media")["engine"]["ports"]["in use"] == 0
+
+
+def test_sipp_caller_through_the_built_in_demo_flow_on_100(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    """The demo flow itself: greeting, business hours (London time), then key 2 during the
+    next menu: sales when open; when closed, a callback request, and the node hangs up."""
+    from switch.ivr.demo import demo_hours
+    from switch.ivr.hours import is_open
+    from switch.ivr.schema import HoursSpec
+
+    open_now = is_open(HoursSpec.model_validate(demo_hours()), time.time())
+    node = start_node()  # the built-in demo
+    result = sipp_call(node, tmp_path, "100", digit="2", digit_after_ms=6000, hold_ms=4000,
+                       timeout=90, node_hangs_up=not open_now)
+    assert result.returncode == 0, (result.stdout[-1500:], result.stderr[-1500:])
+    assert wait_for(lambda: any(" ended: " in line for line in call_lines(node)), timeout=15)
+    lines = [line.split(" ", 2)[2] for line in call_lines(node)]
+    assert "ivr greeting play " in lines and "ivr hours condition " in lines, lines
+    assert "digit 2 (rfc4733)" in lines, lines
+    if open_now:  # the VIP look-up (an unknown caller: 404, the fallback), the menu, sales
+        assert any(line.startswith("ivr vip_lookup lookup") for line in lines), lines
+        assert "queued in sales (music on hold)" in lines, lines
+    else:
+        assert "callback requested to +155501001 by support" in lines, lines
+        assert lines[-1].startswith("ended: ivr: callback_requested (answered"), lines
