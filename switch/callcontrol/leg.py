@@ -167,6 +167,7 @@ class InboundLeg:
         self._rseq = secrets.randbelow(2**20) + 1
         self._pending_offer: Request | None = None  # their re-INVITE/UPDATE we must answer
         self._refresh: _Refresh | None = None
+        self._answered_refresh: _Refresh | None = None
         self._bye_key: str | None = None
         self._ended_event_sent = False
         self.requires_100rel = "100rel" in _tags(invite, "Require")
@@ -320,6 +321,9 @@ class InboundLeg:
             return
         refresh = self._refresh
         if refresh is None or key != refresh.key:
+            done = self._answered_refresh
+            if done is not None and key == done.key and 200 <= response.status < 300:
+                self._ack_refresh(done.request, response)  # a retransmitted 2xx (§13.2.2.4)
             return
         if refresh.request.method == "INVITE" and 200 <= response.status < 300:
             self._ack_refresh(refresh.request, response)  # every 2xx, retransmissions too
@@ -328,6 +332,8 @@ class InboundLeg:
         self._refresh = None
         if response.status < 300:
             self.refreshed_at = now
+            if refresh.request.method == "INVITE":
+                self._answered_refresh = refresh  # its 2xx may come again: ACK each one
         elif response.status in (408, 481) or response.status >= 500:
             # §10: a failed refresh ends the session (a 491 glare is retried next deadline)
             self.hangup(now, v.SESSION_EXPIRED)

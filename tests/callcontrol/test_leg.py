@@ -205,3 +205,32 @@ def test_reliable_provisional_without_prack_refuses_the_invite() -> None:
     h.advance(40)
     assert 504 in [r.status for r in h.responses("INVITE")]
     assert leg.state is LegState.ENDED
+
+
+def test_glare_their_reinvite_while_ours_is_open_is_491() -> None:
+    h = Harness()
+    leg = answered(h, extra="Allow: INVITE, ACK, BYE\r\nSession-Expires: 120\r\n")
+    h.receive(ack_bytes(leg))
+    h.advance(61)  # we refresh with a re-INVITE (the caller did not allow UPDATE)
+    [refresh] = h.requests("INVITE")[:1]
+    assert refresh.to.tag == "from1" and refresh.body.decode() == ANSWER
+    h.receive(in_dialog(leg, "INVITE", 2, branch="z9hG4bK-glare", body=OFFER))
+    assert [r.status for r in h.responses("INVITE") if r.cseq.seq == 2] == [491]
+
+
+def test_our_refresh_reinvite_2xx_is_acked_every_time() -> None:
+    h = Harness()
+    leg = answered(h, extra="Allow: INVITE, ACK, BYE\r\nSession-Expires: 120\r\n")
+    h.receive(ack_bytes(leg))
+    h.advance(61)
+    refresh = h.requests("INVITE")[0]
+    via = refresh.headers.get("Via")
+    ok = (f"SIP/2.0 200 OK\r\nVia: {via}\r\n"
+          f"From: {refresh.headers.get('From')}\r\nTo: {refresh.headers.get('To')}\r\n"
+          f"Call-ID: {refresh.call_id}\r\nCSeq: {refresh.cseq.seq} INVITE\r\n"
+          "Contact: <sip:alice@192.0.2.10:5070>\r\nContent-Length: 0\r\n\r\n").encode()
+    h.receive(ok)
+    h.receive(ok)  # a retransmitted 2xx is ACKed again (RFC 3261 §13.2.2.4)
+    acks = [a for a in h.requests("ACK") if a.cseq.seq == refresh.cseq.seq]
+    assert len(acks) == 2
+    assert leg.state.value == "confirmed" and not h.requests("BYE")
