@@ -78,6 +78,9 @@ class ActiveCall:
         self.leg = leg
         self.session: ServiceSession | None = None
         self.held = False
+        # Media commands of one call run one after another: a release must not overtake the
+        # anchoring it undoes (a CANCEL during set-up), or the engine keeps ports for nothing.
+        self.media_lock = asyncio.Lock()
 
     @property
     def call_id(self) -> str:
@@ -227,7 +230,9 @@ class CallService:
 
     async def _anchor(self, active: ActiveCall, offer: str) -> None:
         try:
-            answer = await self.media.anchor_caller(active.call_id, active.caller_tag, offer)
+            async with active.media_lock:
+                answer = await self.media.anchor_caller(active.call_id, active.caller_tag,
+                                                        offer)
         except Exception as exc:  # the engine is down, refused the SDP, timed out
             log.warning("call %s: media not anchored: %s", active.call_id, exc)
             self._after(active, active.call.media_failed(str(exc), self.clock()))
@@ -236,7 +241,9 @@ class CallService:
 
     async def _update(self, active: ActiveCall, offer: str) -> None:
         try:
-            answer = await self.media.update_caller(active.call_id, active.caller_tag, offer)
+            async with active.media_lock:
+                answer = await self.media.update_caller(active.call_id, active.caller_tag,
+                                                        offer)
         except Exception as exc:
             log.warning("call %s: re-offer refused by the media engine: %s", active.call_id,
                         exc)
@@ -247,7 +254,8 @@ class CallService:
 
     async def _release(self, active: ActiveCall) -> None:
         try:
-            await self.media.release(active.call_id)
+            async with active.media_lock:
+                await self.media.release(active.call_id)
         except Exception as exc:
             log.warning("call %s: media release failed: %s", active.call_id, exc)
         active.call.media_released(self.clock())

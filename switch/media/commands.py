@@ -92,6 +92,7 @@ class CommandsMixin:
             call = self.calls[cmd.call_id] = Call(cmd.call_id, time.time())
         call.last_signal = time.time()
         offerer = call.legs.get(cmd.from_tag) or await self.open_leg(call, cmd.from_tag)
+        self._still_there(call)
         if call.caller_tag is None:
             call.caller_tag = offerer.tag
             offerer.is_caller = True
@@ -99,6 +100,7 @@ class CommandsMixin:
         if answerer is None:
             tag = cmd.to_tag or PENDING
             answerer = call.legs.get(tag) or await self.open_leg(call, tag)
+            self._still_there(call)
             offerer.peer, answerer.peer = answerer, offerer
         offerer.media = media
         offerer.expect_ips = {media.address}
@@ -156,6 +158,15 @@ class CommandsMixin:
                 raise NgError("Call-ID not found or tags didn't match")
             return {"warning": "Call-ID not found or tags didn't match"}
         return stats
+
+    def _still_there(self, call: Call) -> None:
+        """Opening a leg waits (socket setup); a ``delete`` may have run meanwhile. Then the
+        legs opened for the deleted call are closed here, or their ports would leak."""
+        if self.calls.get(call.call_id) is not call:
+            for leg in list(call.legs.values()):
+                self.close_leg(leg)
+            call.legs.clear()
+            raise NgError("call deleted while it was being set up")
 
     def delete_call(self, call_id: str) -> dict[str, Any] | None:
         call = self.calls.pop(call_id, None)

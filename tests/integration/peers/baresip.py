@@ -4,6 +4,9 @@ baresip reads its config from a directory (``-f DIR``); we write a minimal one p
 no audio devices (``ausine``/``aubridge``), bound to 127.0.0.1, and the ``ctrl_tcp`` module,
 which speaks JSON in netstrings (``LEN:JSON,``) on a TCP port. Over that socket baresip sends
 events such as ``REGISTER_OK``/``REGISTER_FAIL`` and answers commands such as ``reginfo``.
+It can also place a call (``dial``, ``sndcode``, ``hangup``; ``CALL_*`` events), with extra
+modules and config lines (e.g. ``sndfile.so`` and ``snd_path DIR`` to record both directions
+of each call to WAV; ``ausrc_srate 48000`` and ``ausrc_channels 2``, which ``ausine`` needs).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from tests.util import free_port
 MODULES = ["ctrl_tcp.so", "menu.so", "g711.so", "ausine.so", "aubridge.so", "account.so"]
 
 
-def write_config(directory: Path, accounts: list[str], ctrl_port: int, sip_port: int) -> None:
+def write_config(directory: Path, accounts: list[str], ctrl_port: int, sip_port: int,
+                 extra_modules: tuple[str, ...] = (), extra_config: tuple[str, ...] = ()
+                 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     lines = [
         "poll_method epoll",
@@ -36,9 +41,10 @@ def write_config(directory: Path, accounts: list[str], ctrl_port: int, sip_port:
         "net_interface 127.0.0.1",
         f"sip_listen 127.0.0.1:{sip_port}",
         "module_path /usr/lib/baresip/modules",
-        *(f"module {name}" for name in MODULES if name != "account.so"),
+        *(f"module {name}" for name in [*MODULES, *extra_modules] if name != "account.so"),
         "module_tmp account.so",
         f"ctrl_tcp_listen 127.0.0.1:{ctrl_port}",
+        *extra_config,
     ]
     (directory / "config").write_text("\n".join(lines) + "\n")
     (directory / "accounts").write_text("\n".join(accounts) + "\n")
@@ -57,6 +63,12 @@ class Baresip:
     accounts: list[str]
     ctrl_port: int = 0
     sip_port: int = 0
+    # More modules (e.g. ``sndfile.so``, which records each call's audio to WAV files) and
+    # more config lines (e.g. ``snd_path DIR``).
+    extra_modules: tuple[str, ...] = ()
+    extra_config: tuple[str, ...] = ()
+    # More command-line options, e.g. ``("-s",)``: SIP trace (every message) in the log.
+    extra_args: tuple[str, ...] = ()
     events: list[dict[str, Any]] = field(default_factory=list)
     _proc: subprocess.Popen[bytes] | None = None
     _sock: socket.socket | None = None
@@ -66,10 +78,11 @@ class Baresip:
     def __enter__(self) -> Baresip:
         self.ctrl_port = self.ctrl_port or free_port()
         self.sip_port = self.sip_port or free_port()
-        write_config(self.directory, self.accounts, self.ctrl_port, self.sip_port)
+        write_config(self.directory, self.accounts, self.ctrl_port, self.sip_port,
+                     self.extra_modules, self.extra_config)
         log = (self.directory / "baresip.log").open("wb")
         self._proc = subprocess.Popen(
-            ["baresip", "-f", str(self.directory), "-n", "127.0.0.1"],
+            ["baresip", "-f", str(self.directory), "-n", "127.0.0.1", *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             cwd=self.directory, start_new_session=True)
         deadline = time.monotonic() + 10
@@ -170,3 +183,19 @@ class Baresip:
                 return match.group(1)
             time.sleep(0.2)
         raise TimeoutError(f"baresip registration still pending: {text!r}\n{self.log()[-2000:]}")
+
+    # Calls (``menu`` module commands). baresip 1.0 answers a command at once; what happens
+    # to the call arrives later as ``CALL_*`` events (``CALL_ESTABLISHED``, ``CALL_CLOSED``).
+
+    def dial(self, uri: str) -> dict[str, Any]:
+        """Call ``uri`` from the current account (``dial``)."""
+        return self.command("dial", uri)
+
+    def send_dtmf(self, digit: str) -> dict[str, Any]:
+        """Send one key on the current call (``sndcode``): RFC 4733 telephone-event when the
+        call negotiated it."""
+        return self.command("sndcode", digit)
+
+    def hangup(self) -> dict[str, Any]:
+        """Hang up the current call (``hangup``)."""
+        return self.command("hangup")
