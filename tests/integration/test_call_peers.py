@@ -587,3 +587,41 @@ def test_cancel_right_after_invite_leaves_no_call_and_no_port(
     warnings = [line for line in node.stderr().splitlines() if "WARNING" in line]
     assert not problems, "\n".join([*problems, "branches: " + str(dict(branches)),
                                     *map(str, rows), *warnings[-10:]])
+
+
+def test_voicemail_recording_carries_each_party_in_its_own_channel(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    """A caller leaves a voicemail: the engine's stereo WAV has the caller (baresip's 440 Hz)
+    on the left and the node's side (the 1 kHz beep) on the right."""
+    require("baresip", "baresip-core")
+    config = calls_config()
+    config["ivr"]["mail"] = {"start": "vm", "nodes": {
+        "vm": {"type": "voicemail", "mailbox": "support", "max_seconds": 5}}}
+    config["numbers"]["301"] = "ivr:mail"
+    node = start_node(config=config)
+    host, port = node.addr("udp")
+    with Baresip(tmp_path / "baresip", ["<sip:+15550124@127.0.0.1>;regint=0"],
+                 extra_config=("ausrc_srate 48000", "ausrc_channels 2")) as ua:
+        assert ua.dial(f"sip:301@{host}:{port}")["ok"], ua.log()[-2000:]
+        established = ua.wait_event({"CALL_ESTABLISHED", "CALL_CLOSED"}, timeout=10)
+        assert established["type"] == "CALL_ESTABLISHED", (established, ua.log()[-3000:])
+        # The node hangs up after max_seconds of message.
+        assert ua.wait_event({"CALL_CLOSED"}, timeout=15)["type"] == "CALL_CLOSED"
+    assert wait_for(lambda: any("recording finished" in line for line in call_lines(node)),
+                    timeout=10), call_lines(node)
+    lines = call_lines(node)
+    assert any("voicemail for support (at most 5 s)" in line for line in lines), lines
+    assert any("ended: ivr: voicemail recorded (answered" in line for line in lines), lines
+    [path] = [line.rsplit(" ", 1)[1] for line in lines if "recording finished" in line]
+    with wave.open(path) as reader:
+        assert reader.getnchannels() == 2 and reader.getframerate() == 8000
+        pcm = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+    stereo = pcm.reshape(-1, 2).astype(np.float64)
+    assert len(stereo) >= 2 * 8000, f"only {len(stereo) / 8000:.1f} s recorded"
+    caller = stereo[8000:16000, 0]  # the caller talks through the whole message
+    node_side = stereo[:3200, 1]    # the beep opens it (0.4 s)
+    rms, peak, _ = _spectrum(caller, 8000)
+    assert rms > 1000 and abs(peak - 440) <= 20, (rms, peak)
+    rms, peak, _ = _spectrum(node_side, 8000)
+    assert rms > 1000 and abs(peak - 1000) <= 20, (rms, peak)
+    assert ctl_json(node, "media")["engine"]["ports"]["in use"] == 0
