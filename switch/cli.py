@@ -8,6 +8,7 @@
 
 ``switchboard check-config FILE``  exit 0 when valid, 2 with one line per problem.
 ``switchboard ctl ACTION``         inspect and control a running node (switch/ctl.py).
+``switchboard media [--listen-ng HOST:PORT ...]``  a media engine on its own (docs/media.md).
 ``switchboard version``            print the version.
 
 SIGHUP (or ``switchboard ctl reload``) re-reads ``--config FILE``: applied when valid, refused
@@ -165,6 +166,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_media(args: argparse.Namespace) -> int:
+    """A standalone media engine: one engine can serve several nodes, or a Kamailio."""
+    from .media.__main__ import main as engine_main
+
+    return engine_main(list(getattr(args, "engine_args", [])))
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(version())
     return 0
@@ -212,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ctl.add_parser(sub)
 
+    media = sub.add_parser("media", help="run a media engine on its own (ng control, as"
+                                         " rtpengine's --listen-ng); --help for its flags",
+                           add_help=False)
+    media.set_defaults(func=cmd_media)  # main() hands its arguments over untouched
+
     ver = sub.add_parser("version", help="print the version")
     ver.set_defaults(func=cmd_version)
 
@@ -225,7 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["media"]:  # the engine parses its own flags (python -m switch.media)
+        return cmd_media(argparse.Namespace(engine_args=words[1:]))
+    args = build_parser().parse_args(words)
     _setup_logging(getattr(args, "run_log_level", None) or args.log_level)
     func: Callable[[argparse.Namespace], int] = args.func
     return func(args)
