@@ -98,12 +98,17 @@ def _print_banner(ready: dict[str, object], demo: bool, config: SwitchConfig) ->
           f" API docs: {ready['http']}/docs)", file=out)
     print(f"  domain   {config.node.domain} (digest realm {config.node.effective_realm})",
           file=out)
+    print(f"  media    {ready.get('media')}" + ("" if ready.get("media") != "unavailable"
+                                                 else " (calls are refused with 503)"),
+          file=out)
     if demo:
         first, last = DEMO_AGENTS[0], DEMO_AGENTS[-1]
         print(f"  demo agents {first}-{last}: user = number, password = demo<number>"
               f" (e.g. {first} / {demo_password(first)})", file=out)
         numbers = ", ".join(f"{n} -> {t}" for n, t in DEMO_NUMBERS.items())
         print(f"  demo numbers: {numbers}", file=out)
+        print("  call 100 from a softphone (or SIPp from 127.0.0.1) to hear the demo IVR",
+              file=out)
         print("  trusted trunk: 127.0.0.1 and ::1 (their INVITEs to these numbers need no"
               " auth)", file=out)
     out.flush()
@@ -130,6 +135,8 @@ async def _serve(config: SwitchConfig, demo: bool, args: argparse.Namespace) -> 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.request_stop)
     loop.add_signal_handler(signal.SIGHUP, node.reload)  # it logs what it did or refused
+    media = node.status()["media"]
+    ready["media"] = media.get("engine") if media.get("ready") else "unavailable"
     _print_banner(ready, demo, config)
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
