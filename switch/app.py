@@ -39,6 +39,7 @@ from .control import (
     registrations_view,
 )
 from .events.bus import EventBus
+from .looptimer import LoopTimer
 from .policy import CallArrived, Policy, host_matcher
 from .registrar import seclog
 from .registrar.bans import BanEnded, Bans
@@ -152,8 +153,8 @@ class Node:
         self.listeners: list[Listener] = []
         self.http_url = ""
         self._stopped = asyncio.Event()
-        self._timer: asyncio.TimerHandle | None = None
-        self._armed_for: float | None = None
+        # Binding expiry, qualify probes and ban ends: wall time, as registrations show it.
+        self._timer = LoopTimer(time.time, self._on_timer, early_ok=True)
         self._probes: dict[str, int] = {}  # endpoint transaction key -> qualify probe id
         # Stream connections kept open for registered contacts (RFC 5626 §5): which bindings
         # hold each pin, so the last unregister/expiry of a connection releases it.
@@ -346,25 +347,10 @@ class Node:
     def _arm_timer(self) -> None:
         deadlines = [d for d in (self.registrar.next_deadline(), self.qualifier.next_deadline(),
                                  self.bans.next_deadline()) if d is not None]
-        deadline = min(deadlines) if deadlines and not self._stopped.is_set() else None
-        if deadline == self._armed_for and (deadline is None or self._timer is not None):
-            return  # the usual case on the message path: nothing changed, no loop churn
-        if deadline is not None and self._timer is not None and self._armed_for is not None \
-                and self._armed_for <= deadline:
-            # A refresh moved the earliest deadline later: the armed timer fires early, finds
-            # nothing due and re-arms, instead of a cancel and a new loop timer per REGISTER.
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._armed_for = deadline
-        if deadline is not None:
-            delay = max(0.0, deadline - time.time())
-            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+        stopped = self._stopped.is_set()
+        self._timer.arm(min(deadlines) if deadlines and not stopped else None)
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._armed_for = None
         now = time.time()
         self._publish_all(self.registrar.expire(now), now)
         self._bans_ended(self.bans.expire(now))
@@ -598,8 +584,7 @@ class Node:
         """Close everything without a grace period (also after a failed start)."""
         self.draining = self.policy.draining = self.endpoint.draining = True
         self._stopped.set()
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
         if self._http is not None:
             self._http.should_exit = True
         if self._http_task is not None:

@@ -35,14 +35,7 @@ def ensure_hold_music(folder: Path) -> Path:
                 value = 0.6 * math.sin(2 * math.pi * freq * n / RATE) \
                     + 0.2 * math.sin(2 * math.pi * 2 * freq * n / RATE)
                 samples.append(int(9000 * envelope * value))
-    partial = path.with_suffix(".tmp")
-    with wave.open(str(partial), "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(RATE)
-        writer.writeframes(samples.tobytes())
-    partial.replace(path)
-    return path
+    return _write(path, samples)
 
 
 def ensure_beep(folder: Path, hz: float = 1000.0, seconds: float = 0.4) -> Path:
@@ -55,6 +48,12 @@ def ensure_beep(folder: Path, hz: float = 1000.0, seconds: float = 0.4) -> Path:
     samples = array.array("h", (int(10000 * min(1.0, n / 80, (count - n) / 80)
                                     * math.sin(2 * math.pi * hz * n / RATE))
                                 for n in range(count)))
+    return _write(path, samples)
+
+
+def _write(path: Path, samples: array.array[int]) -> Path:
+    """16-bit mono WAV, written under a temporary name and moved into place whole (a
+    concurrent reader never sees half a file)."""
     partial = path.with_suffix(".tmp")
     with wave.open(str(partial), "wb") as writer:
         writer.setnchannels(1)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from ..looptimer import LoopTimer
 from ..sip.address import Listener, Peer
 from ..sip.events import Event
 from ..sip.message import Request
@@ -119,8 +120,7 @@ class CallService:
         self.calls: dict[str, ActiveCall] = {}
         self._by_leg: dict[str, ActiveCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._armed_for: float | None = None
+        self._timer = LoopTimer(clock, self._on_timer)
         self.draining = False
 
     # -- SIP in -------------------------------------------------------------------------------
@@ -287,21 +287,9 @@ class CallService:
         return min(deadlines) if deadlines else None
 
     def _arm(self) -> None:
-        deadline = self._deadline()
-        if deadline == self._armed_for and (deadline is None or self._timer is not None):
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._armed_for = deadline
-        if deadline is not None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_at(loop.time() + max(0.0, deadline - self.clock()),
-                                       self._on_timer)
+        self._timer.arm(self._deadline())
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._armed_for = None
         now = self.clock()
         self.ua.on_timer(now)
         for active in list(self.calls.values()):
@@ -325,8 +313,7 @@ class CallService:
             self.hang_up(call_id, "node shutting down")
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=2.0)
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
 
     @property
     def active_calls(self) -> int:
