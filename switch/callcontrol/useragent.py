@@ -19,6 +19,7 @@ Pure: time is an argument; the SIP port (the driver) does the I/O.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Callable
 
@@ -86,6 +87,7 @@ class UserAgent:
             self.sip.respond(invite, reply(invite, 422, to_tag=None, extra=[
                 ("Min-SE", str(small.min_se)), ("Server", self.server)]))
             return None
+        local = _advertised(local, invite)
         settings = LegSettings(contact=self._contact(local), via=_via(local),
                                server=self.server, timers=self.timers)
         leg = InboundLeg(self, invite, peer, local, settings, session, now)
@@ -191,6 +193,20 @@ class UserAgent:
         self._by_invite.pop((invite.call_id, invite.from_.tag or "", invite.cseq.seq), None)
         for key in [k for k, owner in self._owners.items() if owner is leg]:
             del self._owners[key]
+
+
+def _advertised(local: Listener, invite: Request) -> Listener:
+    """The listener as the caller can reach it: a wildcard bind (0.0.0.0, ::) is no address
+    to put in Contact or Via, so use the address the caller sent the INVITE to when that is
+    an IP literal (it reached us there)."""
+    if local.host not in ("0.0.0.0", "::", ""):
+        return local
+    host = getattr(invite.uri, "host", "").strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return local
+    return Listener(local.transport, host, local.port)
 
 
 def _via(local: Listener) -> str:

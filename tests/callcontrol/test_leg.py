@@ -234,3 +234,16 @@ def test_our_refresh_reinvite_2xx_is_acked_every_time() -> None:
     acks = [a for a in h.requests("ACK") if a.cseq.seq == refresh.cseq.seq]
     assert len(acks) == 2
     assert leg.state.value == "confirmed" and not h.requests("BYE")
+
+
+def test_a_wildcard_listener_advertises_the_address_the_caller_used() -> None:
+    from switch.sip.address import Listener
+
+    h = Harness()
+    h.receive(invite_bytes())
+    event = h.unclaimed.pop()
+    leg = h.ua.accept_invite(event.request, event.peer,  # type: ignore[union-attr]
+                             Listener("udp", "0.0.0.0", 5060), h.now)
+    assert leg is not None
+    assert leg.settings.contact == "sip:switchboard@127.0.0.1:5060"
+    assert leg.settings.via == "SIP/2.0/UDP 127.0.0.1:5060"
