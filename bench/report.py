@@ -21,6 +21,21 @@ the ratios, not the absolute numbers.
 """
 
 
+# What a section measures and against which peer, shown under its heading (the module's
+# summarize() gives the figures).
+NOTES = {
+    "media": "RTP relay of the builtin media engine (issue 14): simultaneous G.711 calls "
+             "relayed with under 0.1 % loss on one core, beside **rtpengine** (userspace) "
+             "carrying the same load from the same driver with the same ng commands, steps "
+             "interleaved.",
+    "ivr": "Calls into the IVR with SIPp (issue 14): simultaneous callers hearing prompts and "
+           "pressing digits, and call setup per second into the IVR, with the node's and the "
+           "media engine's CPU apart. No IVR peer (Asterisk, FreeSWITCH) is installed here; "
+           "the same node driving **rtpengine** is measured in the same run as a peer for the "
+           "media half.",
+}
+
+
 def render() -> None:
     parts = [HEADER]
     for path in sorted((ROOT / "results").glob("*.json")):
@@ -29,6 +44,8 @@ def render() -> None:
         parts.append(f"\n## {name}\n\n_Run {record['when']}, {record['seconds']} s, "
                      f"Python {record['machine']['python']}, {record['machine']['cpus']} CPUs, "
                      f"load {record['machine']['load_avg'][0]:.2f}._\n")
+        if name in NOTES:
+            parts.append(NOTES[name] + "\n")
         try:
             module = importlib.import_module(f"bench.bench_{name}")
             summarize = getattr(module, "summarize", None)
