@@ -60,6 +60,11 @@ class MediaInfo:
     formats: list[Format] = field(default_factory=list)
     direction: str = "sendrecv"
     index: int = 0
+    # Computed once: the relay asks it for every packet (never changed after parsing).
+    sink: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.sink = self.port in (0, DISCARD_PORT) or self.address in ("0.0.0.0", "::")
 
     @property
     def telephone_event(self) -> Format | None:
@@ -72,7 +77,7 @@ class MediaInfo:
     @property
     def is_sink(self) -> bool:
         """Port 9 or a zero address: this party never takes media (IVR engine side, hold)."""
-        return self.port in (0, DISCARD_PORT) or self.address in ("0.0.0.0", "::")
+        return self.sink
 
 
 def describe(text: str) -> tuple[SessionDescription, MediaInfo]:
