@@ -47,13 +47,33 @@ def parse_args(argv: list[str] | None = None) -> EngineConfig:
                         help="seconds without RTP from a party before 'media_lost'")
     parser.add_argument("--mos-threshold", type=float, default=3.5)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when stdin closes (the node that started it is gone)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not 1024 <= args.port_min < args.port_max <= 65535:
         parser.error("need 1024 <= --port-min < --port-max <= 65535")
     return EngineConfig(args.interface, args.listen_ng, args.port_min, args.port_max,
-                        args.events, args.data_dir, args.media_timeout, args.mos_threshold)
+                        args.events, args.data_dir, args.media_timeout, args.mos_threshold,
+                        args.exit_with_parent)
+
+
+class _ParentGone(asyncio.Protocol):
+    """The read end of the pipe the node holds: EOF means the node is gone."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop.set()
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    """Stop when stdin (a pipe from the supervising node) closes: a node killed with SIGKILL
+    cannot stop its engine, so the engine notices on its own and does not linger."""
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: _ParentGone(stop), sys.stdin)
 
 
 async def serve(config: EngineConfig) -> int:
@@ -68,6 +88,8 @@ async def serve(config: EngineConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if config.exit_with_parent:
+        await _watch_parent(stop)
     print(json.dumps({"event": "ready", "ng": f"{host}:{port}", "interface": config.interface,
                       "ports": [config.port_min, config.port_max], "pid": os.getpid()}),
           flush=True)

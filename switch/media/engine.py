@@ -61,6 +61,7 @@ class EngineConfig:
     data_dir: Path = Path("data")
     media_timeout: float = 10.0
     mos_threshold: float = 3.5
+    exit_with_parent: bool = False  # stop when stdin (the supervisor's pipe) closes
 
 
 class _NgProtocol(asyncio.DatagramProtocol):

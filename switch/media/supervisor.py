@@ -77,7 +77,7 @@ class EngineSupervisor:
             cmd += ["--events", f"{self.events[0]}:{self.events[1]}"]
         if self.media_timeout is not None:
             cmd += ["--media-timeout", str(self.media_timeout)]
-        return cmd + list(self.extra_args)
+        return cmd + ["--exit-with-parent", *self.extra_args]
 
     async def start(self) -> MediaClient:
         """Start the engine and return the client for it (the same client after restarts)."""
@@ -93,7 +93,9 @@ class EngineSupervisor:
     async def _spawn(self) -> dict[str, Any]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         process = await asyncio.create_subprocess_exec(
-            *self._command(), stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
+            # stdin is a pipe we keep open: if this process dies (even by SIGKILL) the engine
+            # sees EOF and stops instead of holding its ports forever.
+            *self._command(), stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.PIPE)
         self.process = process
         assert process.stdout is not None
         try:

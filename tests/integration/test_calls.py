@@ -202,3 +202,25 @@ def test_sipp_caller_through_the_built_in_demo_flow_on_100(
     else:
         assert "callback requested to +155501001 by support" in lines, lines
         assert lines[-1].startswith("ended: ivr: callback_requested (answered"), lines
+
+
+def test_the_engine_does_not_outlive_a_killed_node(tmp_path: Path) -> None:
+    """A node killed with SIGKILL cannot stop its media engine; the engine notices (its stdin
+    pipe from the node closes) and exits instead of holding its ports."""
+    from tests.integration.conftest import launch_node
+
+    node = launch_node(tmp_path / "node", config=calls_config())
+    engine_pid = node.healthz()["media"]["pid"]
+    assert engine_pid
+    os.kill(node.pid, signal.SIGKILL)
+    node.proc.wait(timeout=10)
+
+    def engine_gone() -> bool:
+        try:
+            os.kill(engine_pid, 0)
+        except ProcessLookupError:
+            return True
+        with open(f"/proc/{engine_pid}/stat") as stat:  # a zombie is gone too
+            return stat.read().split()[2] == "Z"
+
+    assert wait_for(engine_gone, timeout=10), f"engine {engine_pid} still runs"
