@@ -77,7 +77,7 @@ class EngineSupervisor:
             cmd += ["--events", f"{self.events[0]}:{self.events[1]}"]
         if self.media_timeout is not None:
             cmd += ["--media-timeout", str(self.media_timeout)]
-        return cmd + ["--exit-with-parent", *self.extra_args]
+        return [*cmd, "--exit-with-parent", *self.extra_args]
 
     async def start(self) -> MediaClient:
         """Start the engine and return the client for it (the same client after restarts)."""
