@@ -22,18 +22,27 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from ..sip import events as sip
 from ..sip.address import Listener, Peer
 from ..sip.dialog import DialogId
-from ..sip.message import Request
+from ..sip.message import Request, Response
 from ..sip.reply import reply
 from ..sip.timers import TimerValues
 from . import vocabulary as v
 from .leg import InboundLeg, LegSettings, SipPort
+from .outbound import OutboundLeg
 from .sessiontimer import DEFAULT_INTERVAL, MIN_SE, TooSmall, negotiate
 
 log = logging.getLogger(__name__)
+
+
+class TransactionOwner(Protocol):
+    """Whoever sent a request hears its responses and its timeout (a leg, in or out)."""
+
+    def on_response(self, response: Response, key: str, now: float) -> None: ...
+    def on_timeout(self, key: str, now: float) -> None: ...
 
 
 class UserAgent:
@@ -51,12 +60,14 @@ class UserAgent:
         self.legs: dict[str, InboundLeg] = {}
         self._by_dialog: dict[DialogId, InboundLeg] = {}
         self._by_invite: dict[tuple[str, str, int], InboundLeg] = {}  # Call-ID, From tag, CSeq
-        self._owners: dict[str, InboundLeg] = {}  # client transaction key -> leg
+        self._owners: dict[str, TransactionOwner] = {}  # client transaction key -> leg
         self._pending: list[v.LegEvent] = []
+        self.outbound: dict[str, OutboundLeg] = {}
+        self._by_local: dict[tuple[str, str], OutboundLeg] = {}  # (Call-ID, our From tag)
 
     # -- the LegHost side ---------------------------------------------------------------------
 
-    def send_owned(self, leg: InboundLeg, request: Request, peer: Peer) -> str:
+    def send_owned(self, leg: TransactionOwner, request: Request, peer: Peer) -> str:
         key = self.sip.send_request(request, peer)
         self._owners[key] = leg
         return key
@@ -75,6 +86,11 @@ class UserAgent:
                     log.exception("call layer failed on %r", event)
         for leg in [leg for leg in self.legs.values() if leg.ended]:
             self._forget(leg)
+        for out in [out for out in self.outbound.values() if out.ended]:
+            self.outbound.pop(out.leg_id, None)
+            self._by_local.pop((out.invite.call_id, out.invite.from_.tag or ""), None)
+            for key in [k for k, owner in self._owners.items() if owner is out]:
+                del self._owners[key]
 
     # -- new calls ----------------------------------------------------------------------------
 
@@ -94,6 +110,14 @@ class UserAgent:
         self.legs[leg.leg_id] = leg
         self._by_dialog[leg.dialog_id] = leg
         self._by_invite[(invite.call_id, invite.from_.tag or "", invite.cseq.seq)] = leg
+        return leg
+
+    def place(self, invite: Request, peer: Peer, *, via: str) -> OutboundLeg:
+        """Send ``invite`` (complete: our From tag, Call-ID, Contact) and return its leg."""
+        leg = OutboundLeg(self, invite, peer, via=via)
+        self.outbound[leg.leg_id] = leg
+        self._by_local[(invite.call_id, invite.from_.tag or "")] = leg
+        leg.start()
         return leg
 
     def _contact(self, local: Listener) -> str:
@@ -117,9 +141,13 @@ class UserAgent:
             if to_tag is None:
                 return False
             leg = self._by_dialog.get(DialogId.for_incoming(request))
-            if leg is None:
-                return False  # the policy answers 481 (§12.2.2)
-            leg.on_request(request, event.peer, now)
+            if leg is not None:
+                leg.on_request(request, event.peer, now)
+                return True
+            out = self._by_local.get((request.call_id, to_tag))
+            if out is None or request.method != "BYE":
+                return False  # the policy answers 481 (§12.2.2), or 405 for the rest
+            out.on_request(request, event.peer, now)
             return True
         if isinstance(event, sip.AckReceived):
             leg = self._by_dialog.get(DialogId.for_incoming(event.request))

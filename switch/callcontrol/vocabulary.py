@@ -31,6 +31,14 @@ class LegOffered:
 
 
 @dataclass(frozen=True, slots=True)
+class LegRinging:
+    """An outbound leg's callee is alerting (180) or sends early media (183)."""
+
+    leg_id: str
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
 class LegAnswered:
     leg_id: str
 
@@ -68,5 +76,5 @@ class LegEnded:
     status: int | None = None  # the SIP status that ended it, when there was one
 
 
-LegEvent = (LegOffered | LegAnswered | LegConfirmed | LegUpdateOffered | DigitReceived
-            | LegEnded)
+LegEvent = (LegOffered | LegRinging | LegAnswered | LegConfirmed | LegUpdateOffered
+            | DigitReceived | LegEnded)

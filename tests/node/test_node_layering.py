@@ -17,6 +17,7 @@ PURE_NODE_FILES = [
     # Call control is pure but its edge (service.py, enginemedia.py): time is an argument.
     "switch/callcontrol/vocabulary.py", "switch/callcontrol/sessiontimer.py",
     "switch/callcontrol/leg.py", "switch/callcontrol/useragent.py", "switch/callcontrol/call.py",
+    "switch/callcontrol/outbound.py",
 ]
 FORBIDDEN = {"asyncio", "socket", "time", "datetime", "selectors", "ssl", "threading",
              "uvloop", "subprocess", "random"}

@@ -1,0 +1,218 @@
+"""An outbound SIP leg: an INVITE we send (to an agent's phone, a mobile through a trunk) and
+the dialog its answer creates (RFC 3261 §8.1, §9.1, §12.1.2, §13.2, §15).
+
+The first piece of call delivery (agents are rung through these legs). Same shape as the
+inbound leg: the UA layer owns the transactions and routes their responses here; the call
+above gives commands (:meth:`start`, :meth:`cancel`, :meth:`hangup`) and hears back in the call
+vocabulary (ringing, answered, failed, ended).
+
+What the RFCs ask of a UAC that lives here:
+
+- CANCEL only after a provisional response arrived (§9.1): a cancel asked for before that is
+  remembered and sent on the first 1xx; a final response that arrives first makes it moot;
+- a 2xx that arrives after our CANCEL (the race) is ACKed and the session ended with BYE
+  (§15: the UAC must not leave a confirmed dialog it does not want);
+- every 2xx, retransmissions included, is ACKed (§13.2.2.4); the ACK goes to the dialog's
+  remote target, in its own transaction-less request;
+- no final response in 64*T1 (Timer B) or a transport error fails the leg with 408 / 503.
+
+State is an enum and a transition table.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import Enum
+from typing import Protocol
+
+from ..sip.address import Peer
+from ..sip.dialog import Dialog
+from ..sip.errors import ParseError, ProtocolError
+from ..sip.message import Request, Response, make_response
+from ..sip.transaction import make_cancel
+from . import vocabulary as v
+from .leg import SipPort
+
+
+class OutboundHost(Protocol):
+    sip: SipPort
+
+    def send_owned(self, leg: OutboundLeg, request: Request, peer: Peer) -> str: ...
+    def emit(self, event: v.LegEvent) -> None: ...
+
+
+class OutState(Enum):
+    CALLING = "calling"        # INVITE sent, nothing back yet
+    PROCEEDING = "proceeding"  # a provisional arrived (100 too): CANCEL is now possible
+    CANCELLING = "cancelling"  # our CANCEL is out; waiting for the INVITE's final response
+    CONFIRMED = "confirmed"    # 2xx ACKed: the call is up
+    ENDING = "ending"          # our BYE is out
+    ENDED = "ended"
+
+
+class OutInput(Enum):
+    PROVISIONAL = "1xx"
+    SUCCESS = "2xx"
+    FAILURE = "non-2xx final"
+    CANCEL = "cancel"
+    HANGUP = "hang up"
+    BYE = "bye received"
+    BYE_DONE = "our bye answered"
+
+
+S, In = OutState, OutInput
+TRANSITIONS: dict[tuple[OutState, OutInput], OutState] = {
+    (S.CALLING, In.PROVISIONAL): S.PROCEEDING, (S.PROCEEDING, In.PROVISIONAL): S.PROCEEDING,
+    (S.CALLING, In.SUCCESS): S.CONFIRMED, (S.PROCEEDING, In.SUCCESS): S.CONFIRMED,
+    (S.CALLING, In.FAILURE): S.ENDED, (S.PROCEEDING, In.FAILURE): S.ENDED,
+    (S.CALLING, In.CANCEL): S.CALLING,  # remembered: sent on the first 1xx (§9.1)
+    (S.PROCEEDING, In.CANCEL): S.CANCELLING,
+    (S.CANCELLING, In.PROVISIONAL): S.CANCELLING,
+    (S.CANCELLING, In.FAILURE): S.ENDED,      # the 487 we asked for
+    (S.CANCELLING, In.SUCCESS): S.ENDING,     # the 2xx crossed our CANCEL: ACK, then BYE
+    (S.CONFIRMED, In.HANGUP): S.ENDING, (S.CONFIRMED, In.BYE): S.ENDED,
+    (S.ENDING, In.BYE): S.ENDED, (S.ENDING, In.BYE_DONE): S.ENDED,
+    (S.CONFIRMED, In.SUCCESS): S.CONFIRMED, (S.ENDING, In.SUCCESS): S.ENDING,  # 2xx again
+    (S.ENDED, In.SUCCESS): S.ENDED, (S.ENDED, In.HANGUP): S.ENDED,
+    (S.ENDED, In.CANCEL): S.ENDED, (S.ENDED, In.BYE): S.ENDED,
+    (S.ENDING, In.HANGUP): S.ENDING, (S.ENDING, In.CANCEL): S.ENDING,
+    (S.CONFIRMED, In.CANCEL): S.CONFIRMED,
+}
+
+
+class OutboundLeg:
+    def __init__(self, host: OutboundHost, invite: Request, peer: Peer, *, via: str,
+                 leg_id: str | None = None) -> None:
+        """``invite``: a complete INVITE with our From tag, Call-ID, CSeq, Contact and Via
+        (``via``, our sent-by, is also used for the ACK and BYE we send later)."""
+        self.host = host
+        self.invite = invite
+        self.peer = peer
+        self.via = via
+        self.leg_id = leg_id or secrets.token_hex(8)
+        self.state = OutState.CALLING
+        self.dialog: Dialog | None = None
+        self.remote_sdp = ""
+        self._invite_key: str | None = None
+        self._cancel_wanted = False
+        self._bye_key: str | None = None
+        self._ended_sent = False
+
+    @property
+    def ended(self) -> bool:
+        return self.state is OutState.ENDED
+
+    def _step(self, event: OutInput) -> OutState:
+        following = TRANSITIONS.get((self.state, event))
+        if following is None:
+            raise ProtocolError(f"outbound leg {self.leg_id} cannot take {event.value} when"
+                                f" {self.state.value}")
+        was, self.state = self.state, following
+        return was
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._invite_key = self.host.send_owned(self, self.invite, self.peer)
+
+    def cancel(self) -> None:
+        """Stop ringing: CANCEL now if a provisional came, else as soon as one does."""
+        was = self._step(OutInput.CANCEL)
+        if was is OutState.CALLING:
+            self._cancel_wanted = True
+        elif was is OutState.PROCEEDING:
+            self.host.send_owned(self, make_cancel(self.invite), self.peer)
+
+    def hangup(self, reason: str = v.BY_LOCAL) -> None:
+        if self.state in (OutState.CALLING, OutState.PROCEEDING):
+            self.cancel()
+            return
+        if self._step(OutInput.HANGUP) is OutState.CONFIRMED:
+            self._send_bye(reason)
+
+    # -- input from the UA layer --------------------------------------------------------------
+
+    def on_response(self, response: Response, key: str, now: float) -> None:
+        if key == self._bye_key:
+            if response.status >= 200 and self.state is OutState.ENDING:
+                self._step(OutInput.BYE_DONE)
+            return
+        if key != self._invite_key:
+            return  # the CANCEL's own 200: nothing to do (§9.1)
+        status = response.status
+        if status < 200:
+            self._step(OutInput.PROVISIONAL)  # §9.1: any provisional, 100 included
+            if self._cancel_wanted and self.state is OutState.PROCEEDING:
+                self._cancel_wanted = False
+                self.cancel()
+            elif self.state is OutState.PROCEEDING and status in (180, 183):
+                self.host.emit(v.LegRinging(self.leg_id, status))
+            return
+        if status >= 300:
+            self._step(OutInput.FAILURE)
+            cancelled = self._cancel_wanted or status == 487
+            self._ended(v.CANCELLED if cancelled else v.REJECTED, status)
+            return
+        self._on_success(response)
+
+    def on_timeout(self, key: str, now: float) -> None:
+        if key == self._bye_key:
+            if self.state is OutState.ENDING:
+                self._step(OutInput.BYE_DONE)
+        elif key == self._invite_key and self.state in (OutState.CALLING, OutState.PROCEEDING,
+                                                        OutState.CANCELLING):
+            self._step(OutInput.FAILURE)
+            self._ended(v.TRANSPORT, 408)
+
+    def on_request(self, request: Request, peer: Peer, now: float) -> None:
+        """A request inside our dialog: BYE ends it; anything else is answered elsewhere."""
+        if request.method == "BYE" and self.dialog is not None:
+            self.dialog.receive_request(request)
+            self.host.sip.respond(request, _answer(request, 200))
+            if self._step(OutInput.BYE) is not OutState.ENDING:
+                self._ended(v.BY_REMOTE, None)
+
+    # -- the parts ----------------------------------------------------------------------------
+
+    def _on_success(self, response: Response) -> None:
+        first = self.dialog is None
+        if first:
+            try:
+                self.dialog = Dialog.as_uac(self.invite, response)
+            except ParseError:
+                return  # a 2xx without a To tag cannot make a dialog: wait for Timer B
+        assert self.dialog is not None
+        self._ack(response)  # every 2xx, retransmissions too (§13.2.2.4)
+        was = self._step(OutInput.SUCCESS)
+        if was in (OutState.CALLING, OutState.PROCEEDING):
+            self.remote_sdp = _sdp(response)
+            self.host.emit(v.LegAnswered(self.leg_id))
+        elif was is OutState.CANCELLING:
+            self._send_bye(v.CANCELLED)  # the answer crossed our CANCEL
+
+    def _ack(self, response: Response) -> None:
+        assert self.dialog is not None
+        ack = self.dialog.create_ack(self.invite, via=self.via)
+        self.host.sip.send_request(ack, self.peer)
+
+    def _send_bye(self, reason: str) -> None:
+        assert self.dialog is not None
+        bye = self.dialog.create_request("BYE", via=self.via, extra=[
+            ("Reason", f'SIP;cause=200;text="{reason}"')])
+        self._ended(reason, None)
+        self._bye_key = self.host.send_owned(self, bye, self.peer)
+
+    def _ended(self, reason: str, status: int | None) -> None:
+        if not self._ended_sent:
+            self._ended_sent = True
+            self.host.emit(v.LegEnded(self.leg_id, reason, status))
+
+
+def _answer(request: Request, status: int) -> Response:
+    return make_response(request, status)
+
+
+def _sdp(response: Response) -> str:
+    if response.body and (response.content_type or "").lower() == "application/sdp":
+        return response.body.decode("utf-8", "replace")
+    return ""
