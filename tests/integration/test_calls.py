@@ -224,3 +224,26 @@ def test_the_engine_does_not_outlive_a_killed_node(tmp_path: Path) -> None:
             return stat.read().split()[2] == "Z"
 
     assert wait_for(engine_gone, timeout=10), f"engine {engine_pid} still runs"
+
+
+def test_a_failing_lookup_takes_the_fallback_branch(start_node: Callable[..., RunningNode],
+                                                     tmp_path: Path) -> None:
+    """The runner's real HTTP look-up against a customer system that is down (nothing
+    listens on its port): the flow goes on through ``on_failure``, the caller is not lost."""
+    config = calls_config()
+    down = free_port()  # bound and released: connection refused
+    config["ivr"]["lookup"] = {"start": "who", "nodes": {
+        "who": {"type": "lookup", "url": f"http://127.0.0.1:{down}/customers/{{caller}}",
+                "timeout": 2, "set": {"tier": "customer.tier"},
+                "next": "known", "on_failure": "unknown"},
+        "known": {"type": "queue", "queue": "vip"},
+        "unknown": {"type": "queue", "queue": "support"}}}
+    config["numbers"]["302"] = "ivr:lookup"
+    node = start_node(config=config)
+    result = sipp_call(node, tmp_path, "302", digit="1", hold_ms=2000)
+    assert result.returncode == 0, (result.stdout[-1500:], result.stderr[-1500:])
+    assert wait_for(lambda: any(" ended: " in line for line in call_lines(node)), timeout=10)
+    lines = [line.split(" ", 2)[2] for line in call_lines(node)]
+    assert any(line.startswith("ivr who lookup_failed") for line in lines), lines
+    assert "queued in support (music on hold)" in lines, lines
+    assert not any("queued in vip" in line for line in lines)
