@@ -530,10 +530,10 @@ class Node:
         real_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         self.http_url = f"http://{shown}:{real_port}"
-        from .ivr.demo import demo_customer
+        from .ivr.demo import demo_customer, uses_demo_customers
 
         # The demo flow looks its callers up in a small customer system served here.
-        customers = demo_customer if "demo/customers" in str(self.config.ivr) else None
+        customers = demo_customer if uses_demo_customers(self.config.ivr) else None
         app = create_app(self.status, version=self.version, control=self,
                          control_allowed=lambda host: self.config.http.control_allowed(host),
                          demo_customers=customers)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -205,17 +206,11 @@ def log_call_event(event: object) -> None:
                         event.duration_seconds)
 
 
+@dataclass(frozen=True, slots=True)
 class MediaEvent:
     """What a media engine reported about a call (for the bus and the metrics layer)."""
 
-    __slots__ = ("call_id", "kind", "raw", "received_at")
-
-    def __init__(self, call_id: str, kind: str, received_at: float,
-                 raw: dict[str, Any]) -> None:
-        self.call_id = call_id
-        self.kind = kind
-        self.received_at = received_at
-        self.raw = raw
-
-    def __repr__(self) -> str:
-        return f"MediaEvent({self.call_id}, {self.kind})"
+    call_id: str
+    kind: str
+    received_at: float
+    raw: dict[str, Any] = field(hash=False, compare=False)

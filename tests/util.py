@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import socket
+from pathlib import Path
 
 
 def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
@@ -23,3 +25,15 @@ def free_port_both(host: str = "127.0.0.1") -> int:
         except OSError:
             continue
     raise RuntimeError("no port free for both UDP and TCP")
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """Top-level package names a module imports absolutely (``import a.b``, ``from a import
+    b`` -> ``a``); relative imports stay inside the package and are not listed."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names

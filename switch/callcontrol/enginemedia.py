@@ -10,6 +10,7 @@ call's own id, so the engine's events (DTMF...) name the call directly.
 from __future__ import annotations
 
 import logging
+import re
 import wave
 from pathlib import Path
 
@@ -42,17 +43,16 @@ class EngineMedia:
 
     async def update_caller(self, call_id: str, caller_tag: str, sdp: str) -> str:
         """A new offer from the caller (re-INVITE, UPDATE): the answer keeps the origin's
-        version when nothing changed and raises it by one when something did (RFC 3264 §8)."""
+        version when nothing changed and raises it by one when something did (RFC 3264 §8).
+        The origin is the one we give the engine-side party, which both engines pass on, so
+        the version is set on the answer itself: one round trip to the engine."""
         version, previous = self._answers.get(call_id, (1, ""))
-        tag = self._engine_tags.get(call_id)
         answer, _ = await anchor_caller(self.client, call_id, caller_tag, sdp,
-                                        engine_tag=tag, version=version)
+                                        engine_tag=self._engine_tags.get(call_id))
         if _without_origin(answer) != previous:
-            answer, _ = await anchor_caller(self.client, call_id, caller_tag, sdp,
-                                            engine_tag=tag, version=version + 1)
             version += 1
         self._answers[call_id] = (version, _without_origin(answer))
-        return answer
+        return _ORIGIN_VERSION.sub(rf"\g<1>{version}\g<2>", answer, count=1)
 
     async def release(self, call_id: str) -> None:
         self._engine_tags.pop(call_id, None)
@@ -84,6 +84,10 @@ class EngineMedia:
 
     async def stop_recording(self, call_id: str) -> None:
         await self.client.stop_recording(call_id)
+
+
+# o=<user> <session id> <version> <nettype> ...: the third field is the version.
+_ORIGIN_VERSION = re.compile(r"(?m)^(o=\S+ \S+ )\d+( )")
 
 
 def _without_origin(sdp: str) -> str:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -525,5 +524,3 @@ def _is_hold(sdp: str) -> bool:
             return True
     return False
 
-
-LegFactory = Callable[..., InboundLeg]

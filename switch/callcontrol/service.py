@@ -57,16 +57,6 @@ class ServiceSession(Protocol):
     def on_timer(self, now: float) -> None: ...
 
 
-class CallHandle(Protocol):
-    """What a service session may do to its call."""
-
-    call_id: str
-    caller: str
-    number: str
-
-    def hang_up(self, reason: str) -> None: ...
-
-
 ServiceFactory = Callable[["ActiveCall", str], ServiceSession]
 
 

@@ -26,6 +26,7 @@ from typing import Any
 HOURS_TEXT = ("We are open Monday to Friday from 8 in the morning to 8 in the evening, and on"
               " Saturday from 9 until 1, UK time.")
 
+CUSTOMERS_URL = "{api}/demo/customers/"  # the demo customer system, served by the node
 # What the demo customer system knows (GET {api}/demo/customers/{caller}); others get 404.
 DEMO_CUSTOMERS: dict[str, dict[str, Any]] = {
     "+441632960001": {"name": "Ada", "tier": "vip", "open_ticket": None},
@@ -38,6 +39,14 @@ def demo_customer(caller: str) -> dict[str, Any] | None:
     """The JSON body the demo customer endpoint answers for ``caller`` (None: 404)."""
     customer = DEMO_CUSTOMERS.get(caller)
     return None if customer is None else {"customer": dict(customer, number=caller)}
+
+
+def uses_demo_customers(flows: dict[str, Any]) -> bool:
+    """Does a flow look callers up in the demo customer system (then the node serves it)?"""
+    return any(isinstance(node, dict) and node.get("type") == "lookup"
+               and str(node.get("url", "")).startswith(CUSTOMERS_URL)
+               for flow in flows.values() if isinstance(flow, dict)
+               for node in (flow.get("nodes") or {}).values())
 
 
 def demo_hours() -> dict[str, Any]:
@@ -72,7 +81,7 @@ def demo_main_flow() -> dict[str, Any]:
             "callback": {"type": "callback", "queue": "support",
                          "prompt": "Thank you. We will call you back on this number when"
                                    " we open. Goodbye."},
-            "lookup": {"type": "lookup", "url": "{api}/demo/customers/{caller}",
+            "lookup": {"type": "lookup", "url": CUSTOMERS_URL + "{caller}",
                        "timeout": 2,
                        "set": {"tier": "customer.tier", "name": "customer.name",
                                "open_ticket": "customer.open_ticket"},

@@ -82,7 +82,6 @@ class IvrRunner:
         self._playing: tuple[int, float] | None = None  # (seq, ends at)
         self._starting = False  # a play command is on its way to the engine
         self._stopped = False
-        self._held = False
         self._generation = 0  # bumped by StopPrompt: late plays of older prompts are stopped
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -237,7 +236,6 @@ class IvrRunner:
 
     def _hold(self, command: cmd.Enqueue) -> None:
         """Queued: music on hold until call delivery (the next issue) connects an agent."""
-        self._held = True
         self.call.publish(CallQueued(self.call.call_id, command.queue, command.priority,
                                      command.skills, command.tier))
         self._spawn(self._play_hold())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from tests.util import top_level_imports
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE_MEDIA_FILES = [
@@ -18,19 +19,11 @@ FORBIDDEN = {"asyncio", "socket", "time", "datetime", "selectors", "ssl", "threa
              "uvloop", "subprocess", "random", "os", "shutil"}
 
 
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
 
 
 @pytest.mark.parametrize("rel", PURE_MEDIA_FILES)
 def test_pure_media_module_imports_no_io_or_clock(rel: str) -> None:
-    assert not _imports(ROOT / rel) & FORBIDDEN
+    assert not top_level_imports(ROOT / rel) & FORBIDDEN
 
 
 def test_every_media_module_is_classified() -> None:

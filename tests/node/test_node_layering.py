@@ -3,10 +3,11 @@ like switch/sip (tests/test_layering.py covers that package)."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from tests.util import top_level_imports
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE_NODE_FILES = [
@@ -23,16 +24,8 @@ FORBIDDEN = {"asyncio", "socket", "time", "datetime", "selectors", "ssl", "threa
              "uvloop", "subprocess", "random"}
 
 
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
 
 
 @pytest.mark.parametrize("rel", PURE_NODE_FILES)
 def test_pure_node_module_imports_no_io_or_clock(rel: str) -> None:
-    assert not _imports(ROOT / rel) & FORBIDDEN
+    assert not top_level_imports(ROOT / rel) & FORBIDDEN
