@@ -29,7 +29,7 @@ from typing import Any
 from routing._select import Router
 from routing.commands import Command
 from routing.decisions import Decision
-from routing.model import CallView
+from routing.model import AgentView, CallView
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,10 @@ class RouterService:
 
     def explain(self, call_id: str) -> Any:
         return self.core.explain(call_id)
+
+    def agent(self, agent_id: str) -> AgentView:
+        view: AgentView = self.core.agent(agent_id)
+        return view
 
     def call(self, call_id: str) -> CallView | None:
         view: CallView | None = self.core.call(call_id)

@@ -23,10 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from routing import decisions as rd
+from routing.config import load_config as load_routing
+
 from .callcontrol import call as c
+from .callcontrol import delivery as dl
+from .callcontrol.agentdial import Destination, destinations
+from .callcontrol.delivery import Delivery, QueueSession
 from .callcontrol.enginemedia import EngineMedia
 from .callcontrol.holdmusic import ensure_beep, ensure_hold_music
-from .callcontrol.service import ActiveCall, ServiceSession
+from .callcontrol.presence import Presence
+from .callcontrol.service import ActiveCall, CallService, ServiceSession
 from .config import parse_hostport
 from .ivr import commands as ivr
 from .ivr.runner import (
@@ -44,6 +51,9 @@ from .media.client import MediaClient
 from .media.events import MediaEvents
 from .media.supervisor import EngineSupervisor
 from .media.tts import TtsCache
+from .registrar.locations import Binding, ContactRegistered
+from .sip.address import Listener, Peer
+from .transport.base import source_address
 
 if TYPE_CHECKING:
     from .app import Node
@@ -62,6 +72,8 @@ class CallStack:
         self.events: MediaEvents | None = None
         self.http: httpx.AsyncClient | None = None
         self.media: EngineMedia | None = None
+        self.delivery: Delivery | None = None
+        self.presence: Presence | None = None
         section = node.config.media
         # Absolute: the engine process resolves relative paths against its own folder.
         self.folder = (Path(node.config.node.data_dir) / "media").resolve()
@@ -89,11 +101,59 @@ class CallStack:
         self.media = EngineMedia(self.client, TtsCache(self.folder))
         self.hold_music = ensure_hold_music(self.folder)
         self.beep = ensure_beep(self.folder)
-        self.node.start_calls(self.media, self._service)
+        calls = self.node.start_calls(self.media, self._service)
+        if self.node.config.routing is not None:
+            self._start_delivery(calls)
         where = f"builtin (pid {self.supervisor.pid})" if self.supervisor else self.engine_url
         log.info("media engine %s ready; answering calls", where)
 
+    def _start_delivery(self, calls: CallService) -> None:
+        """Queues reach agents: the router on this loop, agents' phones rung by call
+        control, their presence followed from the registrar's events."""
+        config = self.node.config
+        router_config = load_routing(config.routing or {})
+        assert self.media is not None
+        self.delivery = Delivery(
+            router_config, calls, self.media, destinations=self._destinations,
+            local_for=self._local_for, publish=self.node.bus.publish,
+            domain=config.node.domain, server=f"switchboard/{self.node.version}",
+            hold_music=self.hold_music, show_caller_number=config.calls.show_caller_number,
+            unreachable_retry=config.calls.unreachable_retry, clock=calls.clock)
+        calls.on_outbound = self.delivery.on_leg_event
+        static = {a.username for a in config.accounts if a.contact}
+        self.presence = Presence(self.delivery, {a.id for a in router_config.agents},
+                                 auto_ready=config.calls.auto_ready, static=static,
+                                 live_contacts=self._live_contacts)
+        self.node.bus.subscribe(self.presence.on_event)
+        self.presence.start()
+        for binding in list(self.node.locations):  # phones registered before we started
+            self.presence.on_event(ContactRegistered(binding.aor, binding.contact, 0,
+                                                     binding.peer))
+
+    def _bindings(self, agent: str) -> list[Binding]:
+        aor = self.node.registrar.aor_for(agent)
+        qualifier = self.node.qualifier
+        return [b for b in self.node.locations.lookup(aor, time.time())
+                if qualifier.is_reachable(aor, b.contact) is not False]
+
+    def _live_contacts(self, agent: str) -> int:
+        return len(self._bindings(agent))
+
+    def _destinations(self, agent: str) -> list[Destination]:
+        account = self.node.config.account(agent)
+        return destinations(self._bindings(agent), account.contact if account else None)
+
+    def _local_for(self, peer: Peer) -> Listener | None:
+        """Our listener for reaching ``peer`` (Via, Contact); a wildcard bind advertises
+        the address the kernel would send from."""
+        local = self.node.transports.listener_for(peer.transport, peer.host)
+        if local is None or local.host not in ("0.0.0.0", "::"):
+            return local
+        return Listener(local.transport, source_address(peer.host), local.port)
+
     async def stop(self) -> None:
+        if self.delivery is not None:
+            self.delivery.close()
         if self.supervisor is not None:
             await self.supervisor.stop()
         elif self.client is not None:
@@ -122,14 +182,23 @@ class CallStack:
         kind, _, name = target.partition(":")
         calls = self.node.calls
         assert calls is not None
+        delivery = self.delivery
         if kind == "queue":
-            return QueueHold(call, name, self.media, self.hold_music)
+            if delivery is None:
+                return QueueHold(call, name, self.media, self.hold_music)
+            call.publish(CallQueued(call.call_id, name, 0, None, None))
+            return QueueSession(delivery, call, name)
+
+        def enqueue(command: ivr.Enqueue) -> QueueSession:
+            assert delivery is not None
+            return QueueSession(delivery, call, command.queue, command.tier)
+
         session = new_session(name, self.flows, call, calls.clock(),
                               api_base=self.node.http_url or None)
         return IvrRunner(call, session, self.media, prompt_dir=self.prompt_dir,
                          hold_music=self.hold_music, beep=self.beep, lookup=self._lookup,
-                         clock=calls.clock,
-                         nudge=calls.rearm)
+                         clock=calls.clock, nudge=calls.rearm,
+                         enqueue=enqueue if delivery is not None else None)
 
     async def _lookup(self, url: str, method: str, timeout: float) -> tuple[int, Any]:
         assert self.http is not None
@@ -154,7 +223,11 @@ class CallStack:
         if kind == "DTMF" and isinstance(event.get("digit"), str):
             calls.digit(call_id, event["digit"])
         elif kind == "media_lost":
-            calls.hang_up(call_id, "media lost")
+            active = calls.calls.get(call_id)
+            if active is not None and event.get("tag") not in (None, active.caller_tag):
+                calls.hang_up(call_id, "agent's media lost")  # failover arrives next
+            else:
+                calls.hang_up(call_id, "media lost")
         self.node.bus.publish(MediaEvent(call_id, str(kind), time.time(), event))
 
     def _engine_died(self, call_ids: set[str], code: int | None) -> None:
@@ -200,10 +273,60 @@ def log_call_event(event: object) -> None:
                         event.raw.get("file"))
     elif isinstance(event, MediaEvent) and event.kind not in ("DTMF", "playback"):
         events_log.info("call %s media %s", event.call_id, event.kind)
+    elif isinstance(event, Delivered):
+        _log_delivery(event)
     elif isinstance(event, c.CallEnded):
         events_log.info("call %s ended: %s (%s, %.1f s)", event.call_id, event.reason,
                         "answered" if event.answered else "not answered",
                         event.duration_seconds)
+
+
+Delivered = (dl.AgentOffered | dl.AgentRinging | dl.AgentAnswered | dl.AgentMissed
+             | dl.CallAbandoned | dl.AgentCallEnded | rd.CallQueued | rd.OfferRevoked
+             | rd.CallOverflowed | rd.CallRejected | rd.CallTimedOut | rd.AgentAutoPaused
+             | rd.WrapUpEnded | rd.CallConnected)
+
+
+def _log_delivery(event: object) -> None:
+    """The steps of call delivery, one line each (``call ID ...`` or ``agent ID ...``)."""
+    say = events_log.info
+    if isinstance(event, dl.AgentOffered):
+        say("call %s offered to agent %s (reservation %d, %s, rings %.0f s)", event.call_id,
+            event.agent_id, event.reservation_id, event.rule, event.ring_seconds)
+    elif isinstance(event, dl.AgentRinging):
+        say("call %s ringing agent %s", event.call_id, event.agent_id)
+    elif isinstance(event, dl.AgentAnswered):
+        say("call %s answered by agent %s after %.1f s ringing (waited %.1f s)",
+            event.call_id, event.agent_id, event.ring_seconds, event.waited_seconds)
+    elif isinstance(event, dl.AgentMissed):
+        say("call %s missed by agent %s: %s (%s)", event.call_id, event.agent_id,
+            event.outcome, event.status if event.status is not None else "no answer")
+    elif isinstance(event, dl.CallAbandoned):
+        say("call %s abandoned in %s after %.1f s", event.call_id, event.queue,
+            event.waited_seconds)
+    elif isinstance(event, dl.AgentCallEnded):
+        say("call %s with agent %s ended by %s after %.1f s", event.call_id, event.agent_id,
+            event.by, event.talk_seconds)
+    elif isinstance(event, rd.CallQueued):
+        say("call %s waiting in %s (position %d)", event.call_id, event.queue_id,
+            event.queue_length)
+    elif isinstance(event, rd.OfferRevoked):
+        say("call %s offer to agent %s withdrawn: %s", event.call_id, event.agent_id,
+            event.reason)
+    elif isinstance(event, rd.CallConnected):
+        say("call %s connected to agent %s from %s", event.call_id, event.agent_id,
+            event.queue_id)
+    elif isinstance(event, rd.CallOverflowed):
+        say("call %s overflowed from %s to %s (%s)", event.call_id, event.from_queue,
+            event.to, event.reason)
+    elif isinstance(event, rd.CallRejected | rd.CallTimedOut):
+        say("call %s left %s: %s", event.call_id, event.queue_id,
+            getattr(event, "reason", "max_wait"))
+    elif isinstance(event, rd.AgentAutoPaused):
+        say("agent %s paused after %d missed offers (%s)", event.agent_id, event.missed,
+            event.reason)
+    elif isinstance(event, rd.WrapUpEnded):
+        say("agent %s wrap-up over: %s", event.agent_id, event.state)
 
 
 @dataclass(frozen=True, slots=True)

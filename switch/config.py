@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from .sip.address import Listener
+from .sip.uri import SipUri, parse_uri
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -265,10 +266,18 @@ class MediaSection(Strict):
 
 
 class CallsSection(Strict):
-    """Session timers (RFC 4028) of answered calls."""
+    """Session timers (RFC 4028) of answered calls, and how calls reach agents."""
 
     session_expires: int = Field(default=1800, ge=90, le=86400)
     min_se: int = Field(default=90, ge=90, le=86400)
+    # An agent account that registers (or has a static contact) is logged in and ready on
+    # the queues of its skills. Off by default: agents then log in through the API.
+    auto_ready: bool = False
+    # An agent whose phone did not answer an offer at all (408, 480, 503, transport error) is
+    # unreachable: offered nothing until it registers again or this many seconds pass.
+    unreachable_retry: float = Field(default=30.0, gt=0, le=3600)
+    # Customer numbers are masked toward agents ("*******0123") unless this allows them.
+    show_caller_number: bool = False
 
 
 class Account(Strict):
@@ -279,6 +288,22 @@ class Account(Strict):
     password: SecretStr | None = None
     ha1: SecretStr | None = None
     display_name: str | None = Field(default=None, max_length=128)
+    # A fixed SIP URI where the agent is rung without registering (a desk phone or gateway
+    # on a fixed address; load tests): "sip:1001@10.0.0.7:5060;transport=tcp".
+    contact: str | None = None
+
+    @field_validator("contact")
+    @classmethod
+    def _sip_contact(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            uri = parse_uri(value)
+        except Exception as exc:
+            raise ValueError(f"contact {value!r} is not a SIP URI: {exc}") from None
+        if not isinstance(uri, SipUri) or not uri.host:
+            raise ValueError(f"contact {value!r} is not a SIP URI with a host")
+        return value
 
     @model_validator(mode="after")
     def _one_secret(self) -> Account:

@@ -98,6 +98,8 @@ def demo_data() -> dict[str, Any]:
             for u in DEMO_AGENTS
         ],
         "numbers": dict(DEMO_NUMBERS),
+        # A demo agent whose phone registers is logged in and ready on its skills' queues.
+        "calls": {"auto_ready": True},
         # The flow behind 100: greeting, business hours, VIP look-up, menu, self-service.
         "ivr": demo_flows(),
         "routing": demo_routing(),

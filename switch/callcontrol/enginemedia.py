@@ -5,6 +5,14 @@ need, using the IVR-leg recipe of ``switch/media/ivr.py`` (the engine plays the 
 anchor a caller, take a new offer from it (re-INVITE), play prompts and music to it, render
 text-to-speech once (``switch/media/tts.py``), and free everything. The ng call-id is the
 call's own id, so the engine's events (DTMF...) name the call directly.
+
+Agents. The caller's other party in the engine is one monologue, the *far side* (tag
+``ivr-...``): the engine itself (a sink on port 9) while the caller is in the IVR or queued,
+an agent's phone once one answers, the engine again if that agent is lost. Swapping who is
+behind that tag is an ``offer``/``answer`` pair on the same tags, so the caller's port never
+moves (no re-INVITE toward the caller) and the agent sends to the far side's port. Verified
+on the builtin engine and rtpengine 10.5 (docs/calls.md). The agent is offered only the
+codecs the caller already agreed with us, so the caller never has to change codec.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from pathlib import Path
 
 from ..media.client import MediaClient
 from ..media.ivr import anchor_caller
+from ..media.sdpmedia import keep_formats, sink_answer
 from ..media.tts import TtsCache
 
 log = logging.getLogger(__name__)
@@ -29,6 +38,8 @@ class EngineMedia:
         self.tts_cache = tts
         self._engine_tags: dict[str, str] = {}
         self._answers: dict[str, tuple[int, str]] = {}  # call -> (origin version, answer)
+        self._offers: dict[str, str] = {}  # call -> the caller's latest SDP offer
+        self._agents: dict[str, str] = {}  # call -> the SDP of the agent on the far side
 
     # -- MediaPort (call control) -------------------------------------------------------------
 
@@ -38,6 +49,7 @@ class EngineMedia:
                              " answered yet)")
         answer, engine_tag = await anchor_caller(self.client, call_id, caller_tag, sdp)
         self._engine_tags[call_id] = engine_tag
+        self._offers[call_id] = sdp
         self._answers[call_id] = (1, _without_origin(answer))
         return answer
 
@@ -47,8 +59,15 @@ class EngineMedia:
         The origin is the one we give the engine-side party, which both engines pass on, so
         the version is set on the answer itself: one round trip to the engine."""
         version, previous = self._answers.get(call_id, (1, ""))
-        answer, _ = await anchor_caller(self.client, call_id, caller_tag, sdp,
-                                        engine_tag=self._engine_tags.get(call_id))
+        self._offers[call_id] = sdp
+        agent_sdp = self._agents.get(call_id)
+        if agent_sdp is not None:  # an agent is on the far side: it stays there
+            tag = self._engine_tags[call_id]
+            await self.client.offer(call_id, caller_tag, sdp, to_tag=tag)
+            answer = await self.client.answer(call_id, caller_tag, tag, agent_sdp)
+        else:
+            answer, _ = await anchor_caller(self.client, call_id, caller_tag, sdp,
+                                            engine_tag=self._engine_tags.get(call_id))
         if _without_origin(answer) != previous:
             version += 1
         self._answers[call_id] = (version, _without_origin(answer))
@@ -57,7 +76,33 @@ class EngineMedia:
     async def release(self, call_id: str) -> None:
         self._engine_tags.pop(call_id, None)
         self._answers.pop(call_id, None)
+        self._offers.pop(call_id, None)
+        self._agents.pop(call_id, None)
         await self.client.delete(call_id)
+
+    # -- agents on the far side ---------------------------------------------------------------
+
+    async def offer_agent(self, call_id: str, caller_tag: str) -> str:
+        """The SDP offer for an agent's phone: the far side's address, the caller's codecs
+        as agreed with the caller (several agents may be rung with the same offer)."""
+        agreed = _payload_types(self._answers[call_id][1])
+        offer = keep_formats(self._offers[call_id], agreed)
+        return await self.client.offer(call_id, caller_tag, offer,
+                                       to_tag=self._engine_tags[call_id])
+
+    async def connect_agent(self, call_id: str, caller_tag: str, agent_sdp: str) -> None:
+        """The agent answered with ``agent_sdp``: the far side is now its phone."""
+        await self.client.answer(call_id, caller_tag, self._engine_tags[call_id], agent_sdp)
+        self._agents[call_id] = agent_sdp
+
+    async def disconnect_agent(self, call_id: str, caller_tag: str) -> None:
+        """The far side is the engine again (music, prompts): the agent was lost."""
+        if self._agents.pop(call_id, None) is None:
+            return
+        tag = self._engine_tags[call_id]
+        version = self._answers.get(call_id, (1, ""))[0]
+        offer = await self.client.offer(call_id, caller_tag, self._offers[call_id], to_tag=tag)
+        await self.client.answer(call_id, caller_tag, tag, sink_answer(offer, version))
 
     # -- what the IVR runner plays ------------------------------------------------------------
 
@@ -88,6 +133,14 @@ class EngineMedia:
 
 # o=<user> <session id> <version> <nettype> ...: the third field is the version.
 _ORIGIN_VERSION = re.compile(r"(?m)^(o=\S+ \S+ )\d+( )")
+
+
+def _payload_types(sdp: str) -> set[int]:
+    """The payload types of the first audio stream of ``sdp``."""
+    for line in sdp.splitlines():
+        if line.startswith("m=audio "):
+            return {int(pt) for pt in line.split()[3:] if pt.isdigit()}
+    return set()
 
 
 def _without_origin(sdp: str) -> str:

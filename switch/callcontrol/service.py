@@ -34,6 +34,7 @@ from ..sip.message import Request
 from . import call as c
 from . import vocabulary as v
 from .leg import InboundLeg, SipPort
+from .outbound import OutboundLeg
 from .useragent import UserAgent
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ class CallService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer = LoopTimer(clock, self._on_timer)
         self.draining = False
+        # Events of legs we placed (agents' phones) go to whoever placed them (delivery).
+        self.on_outbound: Callable[[v.LegEvent], None] | None = None
 
     # -- SIP in -------------------------------------------------------------------------------
 
@@ -155,9 +158,21 @@ class CallService:
 
     # -- leg events ---------------------------------------------------------------------------
 
+    def place(self, invite: Request, peer: Peer, *, via: str) -> OutboundLeg:
+        """Send an INVITE we made (to an agent's phone); its events go to ``on_outbound``."""
+        leg = self.ua.place(invite, peer, via=via)
+        return leg
+
+    def flush(self) -> None:
+        """After commands given to legs outside a SIP event: send their events, re-arm."""
+        self.ua.flush_events()
+        self._arm()
+
     def _on_leg_event(self, event: v.LegEvent) -> None:
         active = self._by_leg.get(event.leg_id)
         if active is None:
+            if self.on_outbound is not None:
+                self.on_outbound(event)
             return
         now = self.clock()
         if isinstance(event, v.LegConfirmed):

@@ -61,14 +61,28 @@ class MediaPort(Protocol):
 Lookup = Callable[[str, str, float], Awaitable[tuple[int, Any]]]  # (url, method, timeout)
 
 
+class QueuedService(Protocol):
+    """What takes a queued call over (call delivery's queue session)."""
+
+    def start(self, now: float) -> None: ...
+    def digit(self, digit: str, now: float) -> None: ...
+    def stop(self) -> None: ...
+
+
+Enqueuer = Callable[[cmd.Enqueue], QueuedService]
+
+
 class IvrRunner:
     """One call's IVR; implements call control's ServiceSession."""
 
     def __init__(self, call: CallPort, session: IvrSession, media: MediaPort, *,
                  prompt_dir: Path, hold_music: Path, lookup: Lookup, beep: Path | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 nudge: Callable[[], None] = lambda: None) -> None:
+                 nudge: Callable[[], None] = lambda: None,
+                 enqueue: Enqueuer | None = None) -> None:
         self.call = call
+        self.enqueue = enqueue  # call delivery: the queue takes the call over
+        self._queued: QueuedService | None = None
         self.session = session
         self.media = media
         self.prompt_dir = prompt_dir
@@ -91,11 +105,15 @@ class IvrRunner:
         self._apply(self.session.start(now))
 
     def digit(self, digit: str, now: float) -> None:
-        if not self._stopped and not self.session.finished:
+        if self._queued is not None:
+            self._queued.digit(digit, now)
+        elif not self._stopped and not self.session.finished:
             self._apply(self.session.handle(cmd.DigitPressed(digit), now))
 
     def stop(self) -> None:
         self._stopped = True
+        if self._queued is not None:
+            self._queued.stop()
         for task in self._tasks:
             task.cancel()
         if self._recording:  # the caller hung up while leaving a message: keep what it said
@@ -235,10 +253,15 @@ class IvrRunner:
             log.warning("call %s: recording not finished: %s", self.call.call_id, exc)
 
     def _hold(self, command: cmd.Enqueue) -> None:
-        """Queued: music on hold until call delivery (the next issue) connects an agent."""
+        """Queued: call delivery takes the call over (music on hold until an agent answers);
+        without it (no router), music on hold only."""
         self.call.publish(CallQueued(self.call.call_id, command.queue, command.priority,
                                      command.skills, command.tier))
-        self._spawn(self._play_hold())
+        if self.enqueue is not None:
+            self._queued = self.enqueue(command)
+            self._queued.start(self.clock())
+        else:
+            self._spawn(self._play_hold())
 
     async def _play_hold(self) -> None:
         try:

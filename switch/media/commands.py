@@ -102,7 +102,7 @@ class CommandsMixin:
             answerer = call.legs.get(tag) or await self.open_leg(call, tag)
             self._still_there(call)
             offerer.peer, answerer.peer = answerer, offerer
-        offerer.media = media
+        offerer.renegotiated(media)
         offerer.expect_ips = {media.address}
         received = cmd.raw.get("received from") or cmd.raw.get("received-from")
         if isinstance(received, list) and len(received) == 2 and isinstance(received[1], str):
@@ -133,7 +133,7 @@ class CommandsMixin:
         except ValueError as exc:
             raise NgError(str(exc)) from exc
         call.last_signal = time.time()
-        answerer.media = media
+        answerer.renegotiated(media)
         answerer.expect_ips = {media.address}
         ops = call.codec_ops
         try:

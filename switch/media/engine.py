@@ -260,6 +260,8 @@ class Engine(CommandsMixin):
             data = bytes((data[0], (data[1] & 0x80) | route.out_pt)) + data[2:head] + payload
         if peer.playing:
             return  # the engine's own stream owns the peer's ear (prompt, MOH, digit)
+        if peer.outbound is not None:
+            data = _splice(peer, data)
         # Leg.destination() inlined (a few Python calls per packet saved): a sink takes
         # nothing, else the learned source, else the SDP address.
         media = peer.media
@@ -277,7 +279,9 @@ class Engine(CommandsMixin):
             packet.payload = packet.payload.translate(route.table)
         dest = peer.destination()
         if dest is not None and not peer.playing:
-            peer.rtp_tx.sendto(packet.serialize(), dest)
+            data = packet.serialize()
+            peer.rtp_tx.sendto(_splice(peer, data) if peer.outbound is not None else data,
+                               dest)
 
     def on_rtcp(self, leg: Leg, data: bytes, addr: tuple[str, int]) -> None:
         counters = leg.rtcp_in
@@ -324,6 +328,7 @@ class Engine(CommandsMixin):
     def activate(self, leg: Leg) -> None:
         self._active.add(leg)
         leg.playing = True
+        leg.splice = None  # relayed packets after this play are spliced on afresh
 
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
@@ -444,3 +449,29 @@ class Engine(CommandsMixin):
                    "tags": list(call.legs) if call else [leg.tag], "type": "DTMF",
                    "timestamp": int(time.time()), "source_ip": source_ip,
                    "event": event.event, "duration": event.duration_ms(), "volume": event.volume})
+
+
+_SPLICED = struct.Struct("!HII")  # sequence, timestamp, SSRC
+
+
+def _splice(leg: Leg, data: bytes) -> bytes:
+    """A relayed packet toward a party the engine has played to: it continues the engine's
+    stream (same SSRC, the next sequence number, timestamps carried on) instead of starting
+    a new one. Phones that drop a second source's packets as late (baresip's jitter buffer
+    does, when the new sequence numbers are below the old) hear the agent after the music
+    this way; rtpengine keeps one outgoing SSRC per party for the same reason."""
+    out = leg.outbound
+    seq, ts = _SEQ_TS.unpack_from(data, 2)
+    ssrc = int.from_bytes(data[8:12], "big")
+    splice = leg.splice
+    marker = data[1] & 0x80
+    if splice is None or splice[0] != ssrc:
+        splice = leg.splice = (ssrc, (out.sequence + 1 - seq) & 0xFFFF,
+                               (out.timestamp - ts) & 0xFFFFFFFF)
+        marker = 0x80  # a new talkspurt for the party's jitter buffer
+    new_seq = (seq + splice[1]) & 0xFFFF
+    new_ts = (ts + splice[2]) & 0xFFFFFFFF
+    out.sequence = new_seq
+    out.timestamp = (new_ts + 160) & 0xFFFFFFFF  # a later play carries on from here
+    return (bytes((data[0], marker | (data[1] & 0x7F))) + _SPLICED.pack(new_seq, new_ts, out.ssrc)
+            + data[12:])

@@ -21,7 +21,7 @@ from switch.sip.errors import ParseError
 from switch.sip.offer_answer import STATIC_PAYLOAD_TYPES
 from switch.sip.sdp import Connection, MediaDescription, SessionDescription
 
-__all__ = ["Format", "MediaInfo", "describe", "rewrite", "sink_answer"]
+__all__ = ["Format", "MediaInfo", "describe", "keep_formats", "rewrite", "sink_answer"]
 
 _DROPPED = {"candidate", "ice-ufrag", "ice-pwd", "ice-options", "ice-lite", "end-of-candidates",
             "rtcp-mux", "rtcp-mux-only", "crypto", "fingerprint", "setup", "rtcp"}
@@ -147,6 +147,30 @@ def rewrite(sdp: SessionDescription, info: MediaInfo, address: str, port: int,
 # RFC 3264 §6.1: the answer's direction mirrors the offer's.
 _MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive",
            "sendrecv": "sendrecv"}
+
+
+def keep_formats(sdp: str, payload_types: set[int]) -> str:
+    """``sdp`` with its audio stream offering only ``payload_types`` (their rtpmap and fmtp
+    lines kept, the others' dropped); other streams and lines as they were. Unchanged when
+    nothing would be left."""
+    lines = sdp.splitlines()
+    out: list[str] = []
+    in_audio = False
+    for line in lines:
+        if line.startswith("m="):
+            in_audio = line.startswith("m=audio ")
+            if in_audio:
+                parts = line.split()
+                kept = [pt for pt in parts[3:] if pt.isdigit() and int(pt) in payload_types]
+                if not kept:
+                    return sdp
+                line = " ".join(parts[:3] + kept)
+        elif in_audio and line.startswith(("a=rtpmap:", "a=fmtp:")):
+            pt = line.split(":", 1)[1].split(" ", 1)[0]
+            if pt.isdigit() and int(pt) not in payload_types:
+                continue
+        out.append(line)
+    return "\r\n".join(out) + "\r\n"
 
 
 def sink_answer(engine_offer: str, version: int = 1) -> str:

@@ -91,6 +91,9 @@ class Leg:
     armed_at: float | None = None  # monotonic time media was expected from (answer)
     lost_reported: bool = False
     playing: bool = False  # a player or DTMF injection owns the stream toward the party
+    # Relayed packets rewritten to continue the engine's stream toward this party:
+    # (the source SSRC, sequence offset, timestamp offset); see engine._splice.
+    splice: tuple[int, int, int] | None = None
     label: str = ""
     call_id: str = ""
     is_caller: bool = False  # the recorder's left channel
@@ -114,6 +117,17 @@ class Leg:
         if self.sink or self.media is None:
             return None
         return self.rtcp_source or (self.media.address, self.media.rtcp_port)
+
+    def renegotiated(self, media: MediaInfo) -> None:
+        """The party's SDP now says ``media``. When its address or port moved (a new party
+        behind the same tag: the agent that replaces the engine's sink, or the next agent),
+        what was learned and locked is forgotten: the new party is learned afresh."""
+        old = self.media
+        if old is not None and (old.address, old.port) != (media.address, media.port):
+            self.rtp_source = self.rtcp_source = None
+            self.last_rx = None
+            self.lost_reported = False
+        self.media = media
 
     def accepts_source(self, addr: Address, rtcp: bool = False) -> bool:
         """Strict learning then locking (module docstring)."""

@@ -8,6 +8,7 @@ WebSocket message) goes to the ``on_message`` callback with the :class:`Peer` it
 from __future__ import annotations
 
 import ipaddress
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -147,3 +148,15 @@ class Hub(Protocol):
     def deliver(self, data: bytes, peer: Peer, local: Listener) -> None: ...
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
+
+
+def source_address(host: str) -> str:
+    """The local address the kernel would send from to reach ``host`` (a connected UDP
+    socket sends nothing): what a wildcard listener advertises in Via and Contact."""
+    family = socket.AF_INET6 if is_ipv6(host) else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, 9))
+            return str(probe.getsockname()[0])
+    except OSError:
+        return "::1" if family == socket.AF_INET6 else "127.0.0.1"

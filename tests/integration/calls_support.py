@@ -63,3 +63,31 @@ def call_lines(node: RunningNode) -> list[str]:
 def call_ids(node: RunningNode) -> list[str]:
     return [m.group(1) for line in call_lines(node)
             if (m := re.match(r"call (\S+) started", line))]
+
+
+def delivery_config(agents: int = 3, *, offer_timeout: float = 8.0,
+                    contacts: dict[str, str] | None = None, **calls: Any) -> dict[str, Any]:
+    """The calls tenant with a small routing section: agents 1001.. all able to take queue
+    ``support`` (number 200), so a test decides who answers by who is there. ``contacts``
+    gives agents static contacts; ``calls`` adds to the ``calls:`` section."""
+    data = calls_config()
+    ids = [str(1001 + n) for n in range(agents)]
+    data["routing"] = {
+        "skills": ["support"],
+        "agents": [{"id": agent, "skills": {"support": 5}} for agent in ids],
+        "queues": [{"id": "support", "expression": "support >= 1", "strategy": "longest_idle",
+                    "offer_timeout": offer_timeout}],
+        "max_missed_offers": 0,
+    }
+    data["numbers"] = {"200": "queue:support"}
+    data["ivr"] = {}
+    for account in data["accounts"]:
+        if contacts and account["username"] in contacts:
+            account["contact"] = contacts[account["username"]]
+    data["calls"] = {"auto_ready": True, **calls}
+    return data
+
+
+def delivery_lines(node: RunningNode, call_id: str) -> list[str]:
+    prefix = f"call {call_id} "
+    return [line.removeprefix(prefix) for line in call_lines(node) if line.startswith(prefix)]

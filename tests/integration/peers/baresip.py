@@ -29,14 +29,14 @@ MODULES = ["ctrl_tcp.so", "menu.so", "g711.so", "ausine.so", "aubridge.so", "acc
 
 
 def write_config(directory: Path, accounts: list[str], ctrl_port: int, sip_port: int,
-                 extra_modules: tuple[str, ...] = (), extra_config: tuple[str, ...] = ()
-                 ) -> None:
+                 extra_modules: tuple[str, ...] = (), extra_config: tuple[str, ...] = (),
+                 tone: int = 440) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     lines = [
         "poll_method epoll",
         "call_max_calls 8",
         "audio_player aubridge,nil",
-        "audio_source ausine,440",
+        f"audio_source ausine,{tone}",
         "audio_alert aubridge,nil",
         "net_interface 127.0.0.1",
         f"sip_listen 127.0.0.1:{sip_port}",
@@ -69,6 +69,7 @@ class Baresip:
     extra_config: tuple[str, ...] = ()
     # More command-line options, e.g. ``("-s",)``: SIP trace (every message) in the log.
     extra_args: tuple[str, ...] = ()
+    tone: int = 440  # the frequency of what it sends (ausine)
     events: list[dict[str, Any]] = field(default_factory=list)
     _proc: subprocess.Popen[bytes] | None = None
     _sock: socket.socket | None = None
@@ -79,7 +80,7 @@ class Baresip:
         self.ctrl_port = self.ctrl_port or free_port()
         self.sip_port = self.sip_port or free_port()
         write_config(self.directory, self.accounts, self.ctrl_port, self.sip_port,
-                     self.extra_modules, self.extra_config)
+                     self.extra_modules, self.extra_config, self.tone)
         log = (self.directory / "baresip.log").open("wb")
         self._proc = subprocess.Popen(
             ["baresip", "-f", str(self.directory), "-n", "127.0.0.1", *self.extra_args],

@@ -1,0 +1,107 @@
+"""Where an agent is rung and the INVITE that rings it (pure).
+
+An agent is reached at every registered contact of its account (desk phone, softphone,
+browser: forked in parallel, the first to answer wins) and at the account's static
+``contact`` URI from the config (desk phones and gateways on fixed addresses; load tests).
+A registered contact is sent to where its REGISTER came from (its source address, and its
+connection for TCP/TLS/WS: RFC 5626 §5, RFC 7118 §5), which also crosses NAT; a static URI is
+sent to its own host, port and transport.
+
+The INVITE carries the caller as the agent may see it: the customer's number is masked
+unless the tenant's policy shows it (``calls.show_caller_number``), and the display name says
+which queue the call comes from.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from ..registrar.locations import Binding
+from ..sip.address import DEFAULT_PORTS, TRANSPORTS, Listener, Peer
+from ..sip.message import Request, parse_message
+from ..sip.uri import SipUri, parse_uri
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """One place to ring: the Request-URI and the transport address it goes to."""
+
+    uri: str
+    peer: Peer
+    kind: str  # "registered" | "static"
+
+
+def destinations(bindings: list[Binding], static_contact: str | None) -> list[Destination]:
+    """Every place an agent can be rung, registered contacts first."""
+    out = [Destination(str(b.uri), b.peer, "registered") for b in bindings]
+    if static_contact is not None:
+        uri = parse_uri(static_contact)
+        if isinstance(uri, SipUri):
+            transport = (uri.transport or "udp").lower()
+            if transport not in TRANSPORTS:
+                transport = "udp"
+            if uri.scheme == "sips" and transport == "udp":
+                transport = "tls"
+            port = uri.port or DEFAULT_PORTS[transport]
+            out.append(Destination(static_contact, Peer(transport, uri.host.strip("[]"), port),
+                                   "static"))
+    return out
+
+
+def mask_number(number: str, keep: int = 4) -> str:
+    """``+15550100`` -> ``*****0100``: enough for an agent to confirm, not to dial."""
+    if len(number) <= keep:
+        return "*" * len(number)
+    return "*" * (len(number) - keep) + number[-keep:]
+
+
+@dataclass(frozen=True, slots=True)
+class CallerShown:
+    """The caller as the agent's phone shows it."""
+
+    user: str
+    display: str
+
+
+def caller_shown(caller: str, queue: str, *, show_number: bool) -> CallerShown:
+    user = caller if show_number else mask_number(caller)
+    return CallerShown(_user_part(user), f"{queue} queue")
+
+
+def _user_part(text: str) -> str:
+    """Characters allowed unescaped in a SIP URI user part (RFC 3261 §25.1) and ``*``."""
+    return "".join(ch for ch in text if ch.isalnum() or ch in "-_.!~*'()&=+$,;?/") or "anonymous"
+
+
+def agent_invite(destination: Destination, *, agent: str, domain: str, local: Listener,
+                 shown: CallerShown, sdp: str, server: str,
+                 call_id: str | None = None) -> Request:
+    """A complete INVITE to ``destination`` with our From tag, Call-ID, Via and Contact."""
+    host = f"[{local.host}]" if ":" in local.host else local.host
+    transport = local.transport.upper()
+    suffix = "" if local.transport == "udp" else f";transport={local.transport}"
+    body = sdp.encode()
+    text = (
+        f"INVITE {destination.uri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport} {host}:{local.port};branch=z9hG4bK{secrets.token_hex(10)}"
+        ";rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: \"{shown.display}\" <sip:{shown.user}@{domain}>;tag={secrets.token_hex(6)}\r\n"
+        f"To: <sip:{agent}@{domain}>\r\n"
+        f"Call-ID: {call_id or secrets.token_hex(12)}\r\n"
+        "CSeq: 1 INVITE\r\n"
+        f"Contact: <sip:switchboard@{host}:{local.port}{suffix}>\r\n"
+        "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO\r\n"
+        f"User-Agent: {server}\r\n"
+        "Content-Type: application/sdp\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n")
+    message = parse_message(text.encode() + body)
+    assert isinstance(message, Request)
+    return message
+
+
+def via_of(request: Request) -> str:
+    """The sent-by part of our own Via (for the ACK and BYE the leg sends later)."""
+    top = request.headers.get("Via") or ""
+    return top.split(";", 1)[0]

@@ -1,0 +1,543 @@
+"""Call delivery: from a queue to an agent's phone, through the router (the B2BUA's B side).
+
+A queued caller is answered already (music on hold, by the engine on the far side of its
+media, see ``enginemedia.py``). The router decides who takes it; this edge carries the
+decisions out and tells the router what happened, through one :class:`RouterService`:
+
+- ``OfferCall`` rings the agent: an SDP offer from the engine (the far side's address, the
+  caller's agreed codecs), an INVITE to every place the agent can be reached (forked; the
+  first to answer wins, the others are cancelled). The offer's reservation and the router's
+  explanation go out with the ``AgentOffered`` event;
+- the agent answers: ``AcceptOffer`` at once (the reservation cannot lapse under an answered
+  phone), the music stops and the far side becomes the agent's phone: caller and agent hear
+  each other, recorded per queue policy;
+- busy or declined (486, 600, 603, other 4xx-6xx): ``RejectOffer``, re-offered at once; no
+  answer at all (408, 480, 503, a transport error): the agent is *unreachable*
+  (``EndpointLost``) and the call goes to the next eligible or backup agent at once; the
+  agent is offered calls again when it registers or after ``calls.unreachable_retry``;
+- the ring timeout is the reservation's: ``OfferRevoked`` (expired, abandoned, answered
+  elsewhere...) cancels the ring;
+- the caller hangs up while waiting: ``AbandonCall`` with the wait; during the call: BYE to
+  the agent and ``EndCall`` (wrap-up); the agent hangs up: ``EndCall`` and the caller is
+  released;
+- a queue that rejects or times the call out, or sends it to a callback: the caller hears why,
+  then the node hangs up.
+
+Every step is an event on the bus (below, and the router's own decisions as they are).
+Presence: which agents are logged in and reachable follows their registrations
+(``presence.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from routing import commands as rc
+from routing import decisions as rd
+from routing.model import RoutingError
+from routing.service import RouterService
+
+from ..sip.address import Listener, Peer
+from . import vocabulary as v
+from .agentdial import CallerShown, Destination, agent_invite, caller_shown, via_of
+from .outbound import OutboundLeg
+
+log = logging.getLogger(__name__)
+
+# Answers that mean "this phone is there but will not take it" (re-offer, count a miss);
+# anything else that is not an answer means the phone did not answer at all.
+BUSY = frozenset({486, 600, 603})
+UNREACHABLE = frozenset({408, 480, 503})
+# What the caller hears before the node hangs up, by the router's reason.
+GOODBYES = {
+    "queue_full": "All our agents are busy and the queue is full. Please call again later.",
+    "max_wait": "We are sorry, no agent could take your call. Please call again later.",
+    "callback": "All our agents are busy. We will call you back as soon as possible.",
+}
+
+
+class CallPort(Protocol):
+    """The caller's call, as call control shows it (``service.ActiveCall``)."""
+
+    @property
+    def call_id(self) -> str: ...
+    @property
+    def caller(self) -> str: ...
+    @property
+    def caller_tag(self) -> str: ...
+    @property
+    def media_lock(self) -> asyncio.Lock: ...
+
+    def hang_up(self, reason: str) -> None: ...
+
+
+class AgentMedia(Protocol):
+    async def offer_agent(self, call_id: str, caller_tag: str) -> str: ...
+    async def connect_agent(self, call_id: str, caller_tag: str, agent_sdp: str) -> None: ...
+    async def play(self, call_id: str, caller_tag: str, path: Any, *,
+                   loop: bool = False) -> float: ...
+    async def stop(self, call_id: str, caller_tag: str) -> None: ...
+    async def tts(self, text: str, voice: str | None = None) -> Any: ...
+
+
+class LegPlacer(Protocol):
+    def place(self, invite: Any, peer: Peer, *, via: str) -> OutboundLeg: ...
+    def flush(self) -> None: ...
+
+
+# -- events for the bus (past tense) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOffered:
+    """The router offered the call to an agent: its phone is being rung."""
+
+    call_id: str
+    agent_id: str
+    reservation_id: int
+    ring_seconds: float  # until the reservation lapses
+    rule: str  # why this agent (the strategy, sticky, agent_available...)
+    explanation: str  # the router's ranked candidates
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRinging:
+    call_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMissed:
+    """The agent's phone did not take the offer: ``outcome`` busy, unreachable, rejected or
+    no-contact (nothing to ring); ``status`` the SIP answer when there was one."""
+
+    call_id: str
+    agent_id: str
+    outcome: str
+    status: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAnswered:
+    call_id: str
+    agent_id: str
+    ring_seconds: float
+    waited_seconds: float  # the caller's time in the queue
+
+
+@dataclass(frozen=True, slots=True)
+class CallAbandoned:
+    call_id: str
+    queue: str
+    waited_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCallEnded:
+    """The call with the agent ended; ``by`` "agent", "caller" or "node"."""
+
+    call_id: str
+    agent_id: str
+    by: str
+    talk_seconds: float
+
+
+# -- state ------------------------------------------------------------------------------------
+
+
+class Stage(Enum):
+    WAITING = "waiting"      # music on hold, maybe rings under way
+    CONNECTED = "connected"  # an agent answered
+    ENDED = "ended"
+
+
+class RingStage(Enum):
+    PREPARING = "preparing"  # the engine's offer for the agent is on its way
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+@dataclass(eq=False)
+class Ring:
+    """One offer (reservation) to one agent, forked to every place the agent is reachable."""
+
+    call_id: str
+    agent_id: str
+    reservation_id: int
+    started_at: float
+    stage: RingStage = RingStage.PREPARING
+    legs: dict[str, OutboundLeg] = field(default_factory=dict)
+    answered: OutboundLeg | None = None
+    answered_at: float = 0.0
+    revoked: bool = False
+    ringing_told: bool = False
+    statuses: list[int | None] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Queued:
+    call: CallPort
+    queue: str
+    tier: str | None
+    enqueued_at: float
+    stage: Stage = Stage.WAITING
+    rings: dict[int, Ring] = field(default_factory=dict)  # by reservation
+    agent: Ring | None = None
+
+
+class Delivery:
+    def __init__(self, router_config: Any, legs: LegPlacer, media: AgentMedia, *,
+                 destinations: Callable[[str], list[Destination]],
+                 local_for: Callable[[Peer], Listener | None],
+                 publish: Callable[[object], None], domain: str, server: str,
+                 hold_music: Any, show_caller_number: bool = False,
+                 unreachable_retry: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.legs = legs
+        self.media = media
+        self.destinations = destinations
+        self.local_for = local_for
+        self.publish = publish
+        self.domain = domain
+        self.server = server
+        self.hold_music = hold_music
+        self.show_caller_number = show_caller_number
+        self.unreachable_retry = unreachable_retry
+        self.clock = clock
+        self.router = RouterService(router_config, self._on_decisions, clock=clock)
+        self.calls: dict[str, Queued] = {}
+        self._by_leg: dict[str, Ring] = {}
+        self._retry: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- the router ---------------------------------------------------------------------------
+
+    def submit(self, command: rc.Command) -> list[rd.Decision]:
+        """A command for the router; one that no longer applies (the router forgot the call,
+        the agent is not in that state) is logged and changes nothing."""
+        try:
+            return self.router.submit(command)
+        except RoutingError as exc:
+            log.debug("router: %r not applied: %s", command, exc)
+            return []
+
+    def _on_decisions(self, decisions: list[rd.Decision]) -> None:
+        for decision in decisions:
+            self.publish(decision)
+            if isinstance(decision, rd.OfferCall):
+                self._offer(decision)
+            elif isinstance(decision, rd.OfferRevoked):
+                self._revoked(decision)
+            elif isinstance(decision, rd.CallRejected):
+                self._goodbye(decision.call_id, "queue_full")
+            elif isinstance(decision, rd.CallTimedOut):
+                self._goodbye(decision.call_id, "max_wait")
+            elif isinstance(decision, rd.CallOverflowed) and decision.to == "callback":
+                self._goodbye(decision.call_id, "callback")
+
+    # -- callers ------------------------------------------------------------------------------
+
+    def enqueue(self, call: CallPort, queue: str, tier: str | None = None) -> None:
+        """The caller waits in ``queue`` (music on hold) until an agent answers."""
+        queued = Queued(call, queue, tier, self.clock())
+        self.calls[call.call_id] = queued
+        self._spawn(self._music(queued))
+        self.submit(rc.EnqueueCall(call.call_id, queue, tier=tier, caller_id=call.caller))
+
+    def caller_left(self, call_id: str) -> None:
+        """The caller's call is over (it hung up, or the node ended it)."""
+        queued = self.calls.pop(call_id, None)
+        if queued is None or queued.stage is Stage.ENDED:
+            return
+        was, queued.stage = queued.stage, Stage.ENDED
+        now = self.clock()
+        if was is Stage.CONNECTED and queued.agent is not None:
+            ring = queued.agent
+            if ring.answered is not None:
+                ring.answered.hangup("caller hung up")
+            self.publish(AgentCallEnded(call_id, ring.agent_id, "caller",
+                                        round(now - ring.answered_at, 3)))
+            self.submit(rc.EndCall(call_id))
+        else:
+            self.publish(CallAbandoned(call_id, queued.queue,
+                                       round(now - queued.enqueued_at, 3)))
+            self.submit(rc.AbandonCall(call_id))  # revokes live offers: rings cancelled
+            for ring in queued.rings.values():
+                self._cancel(ring)
+        self.legs.flush()
+
+    async def _music(self, queued: Queued) -> None:
+        call = queued.call
+        try:
+            async with call.media_lock:
+                if queued.stage is Stage.WAITING:
+                    await self.media.play(call.call_id, call.caller_tag, self.hold_music,
+                                          loop=True)
+        except Exception as exc:
+            log.warning("call %s: hold music not played: %s", call.call_id, exc)
+
+    def _goodbye(self, call_id: str, why: str) -> None:
+        queued = self.calls.get(call_id)
+        if queued is not None and queued.stage is Stage.WAITING:
+            self._spawn(self._say_goodbye(queued, why))
+
+    async def _say_goodbye(self, queued: Queued, why: str) -> None:
+        call = queued.call
+        try:
+            async with call.media_lock:
+                prompt = await self.media.tts(GOODBYES[why])
+                seconds = await self.media.play(call.call_id, call.caller_tag, prompt)
+            await asyncio.sleep(seconds)
+        except Exception as exc:
+            log.warning("call %s: goodbye not played: %s", call.call_id, exc)
+        call.hang_up(f"queue {queued.queue}: {why}")
+
+    # -- offers -------------------------------------------------------------------------------
+
+    def _offer(self, offer: rd.OfferCall) -> None:
+        queued = self.calls.get(offer.call_id)
+        if queued is None or queued.stage is not Stage.WAITING:
+            self.submit(rc.RejectOffer(offer.call_id, offer.agent_id))
+            return
+        places = self.destinations(offer.agent_id)
+        now = self.clock()
+        ring = Ring(offer.call_id, offer.agent_id, offer.reservation_id, now)
+        queued.rings[offer.reservation_id] = ring
+        self.publish(AgentOffered(offer.call_id, offer.agent_id, offer.reservation_id,
+                                  round(offer.expires_at - now, 3), offer.reason,
+                                  self._explain(offer.call_id)))
+        if not places:
+            self._missed(queued, ring, "no-contact", None)
+            return
+        self._spawn(self._ring(queued, ring, places))
+
+    def _explain(self, call_id: str) -> str:
+        try:
+            return str(self.router.explain(call_id).render())
+        except Exception:
+            return ""
+
+    async def _ring(self, queued: Queued, ring: Ring, places: list[Destination]) -> None:
+        call = queued.call
+        try:
+            async with call.media_lock:
+                sdp = await self.media.offer_agent(call.call_id, call.caller_tag)
+        except Exception as exc:
+            log.warning("call %s: no media offer for agent %s: %s", call.call_id,
+                        ring.agent_id, exc)
+            ring.stage = RingStage.ENDED
+            if not ring.revoked:
+                self.submit(rc.ExpireOffer(ring.call_id, ring.agent_id))
+            return
+        if ring.revoked or queued.stage is not Stage.WAITING:
+            ring.stage = RingStage.ENDED
+            return
+        shown = caller_shown(call.caller, queued.queue, show_number=self.show_caller_number)
+        for place in places:
+            self._place(ring, place, shown, sdp)
+        if ring.stage is RingStage.PREPARING:
+            ring.stage = RingStage.RINGING
+        if not ring.legs and ring.stage is RingStage.RINGING:
+            self._missed(queued, ring, "unreachable", None)
+        self.legs.flush()
+
+    def _place(self, ring: Ring, place: Destination, shown: CallerShown, sdp: str) -> None:
+        local = self.local_for(place.peer)
+        if local is None:
+            log.warning("agent %s: no %s listener to reach %s", ring.agent_id,
+                        place.peer.transport, place.uri)
+            ring.statuses.append(None)
+            return
+        invite = agent_invite(place, agent=ring.agent_id, domain=self.domain, local=local,
+                              shown=shown, sdp=sdp, server=self.server)
+        try:
+            leg = self.legs.place(invite, place.peer, via=via_of(invite))
+        except Exception as exc:
+            log.warning("agent %s: INVITE to %s not sent: %s", ring.agent_id, place.uri, exc)
+            ring.statuses.append(None)
+            return
+        ring.legs[leg.leg_id] = leg
+        self._by_leg[leg.leg_id] = ring
+
+    def _revoked(self, revoked: rd.OfferRevoked) -> None:
+        queued = self.calls.get(revoked.call_id)
+        ring = queued.rings.get(revoked.reservation_id) if queued else None
+        if ring is not None and ring.stage in (RingStage.PREPARING, RingStage.RINGING):
+            self._cancel(ring)
+
+    def _cancel(self, ring: Ring) -> None:
+        ring.revoked = True
+        if ring.stage is RingStage.ANSWERED:
+            return
+        for leg in list(ring.legs.values()):
+            leg.hangup("offer withdrawn")
+
+    # -- the agents' legs ---------------------------------------------------------------------
+
+    def on_leg_event(self, event: v.LegEvent) -> None:
+        ring = self._by_leg.get(event.leg_id)
+        if ring is None:
+            return
+        queued = self.calls.get(ring.call_id)
+        if isinstance(event, v.LegRinging):
+            if not ring.ringing_told and not ring.revoked:
+                ring.ringing_told = True
+                self.publish(AgentRinging(ring.call_id, ring.agent_id))
+        elif isinstance(event, v.LegAnswered):
+            leg = ring.legs[event.leg_id]
+            if queued is None or ring.revoked or queued.stage is not Stage.WAITING \
+                    or ring.stage is not RingStage.RINGING:
+                leg.hangup("answered elsewhere")
+                return
+            self._answered(queued, ring, leg)
+        elif isinstance(event, v.LegEnded):
+            ended = ring.legs.pop(event.leg_id, None)
+            self._by_leg.pop(event.leg_id, None)
+            if ended is not None and ended is ring.answered:
+                self._agent_gone(ring, event.reason)
+            elif ring.stage in (RingStage.PREPARING, RingStage.RINGING):
+                ring.statuses.append(event.status)
+                if not ring.legs and queued is not None and not ring.revoked:
+                    self._missed(queued, ring, _outcome(ring.statuses), _status(ring.statuses))
+        self.legs.flush()
+
+    def _answered(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
+        now = self.clock()
+        ring.stage, ring.answered, ring.answered_at = RingStage.ANSWERED, leg, now
+        queued.stage, queued.agent = Stage.CONNECTED, ring
+        for other in [x for x in ring.legs.values() if x is not leg]:
+            other.hangup("answered elsewhere")
+        for other_ring in queued.rings.values():
+            if other_ring is not ring:
+                self._cancel(other_ring)
+        self.publish(AgentAnswered(ring.call_id, ring.agent_id,
+                                   round(now - ring.started_at, 3),
+                                   round(now - queued.enqueued_at, 3)))
+        self.submit(rc.AcceptOffer(ring.call_id, ring.agent_id))
+        self._spawn(self._bridge(queued, ring, leg))
+
+    async def _bridge(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
+        call = queued.call
+        try:
+            async with call.media_lock:
+                try:
+                    await self.media.stop(call.call_id, call.caller_tag)
+                except Exception as exc:  # nothing was playing: fine
+                    log.debug("call %s: stop music: %s", call.call_id, exc)
+                await self.media.connect_agent(call.call_id, call.caller_tag, leg.remote_sdp)
+        except Exception as exc:
+            log.warning("call %s: media not connected to agent %s: %s", call.call_id,
+                        ring.agent_id, exc)
+            call.hang_up("media not connected to the agent")
+
+    def _missed(self, queued: Queued, ring: Ring, outcome: str, status: int | None) -> None:
+        ring.stage = RingStage.ENDED
+        queued.rings.pop(ring.reservation_id, None)
+        self.publish(AgentMissed(ring.call_id, ring.agent_id, outcome, status))
+        if outcome in ("unreachable", "no-contact"):
+            self.agent_unreachable(ring.agent_id)
+        else:
+            self.submit(rc.RejectOffer(ring.call_id, ring.agent_id))
+
+    def _agent_gone(self, ring: Ring, reason: str) -> None:
+        """The agent's phone ended the call (BYE), or the node ended it after the caller."""
+        ring.stage = RingStage.ENDED
+        queued = self.calls.pop(ring.call_id, None)
+        if queued is None or queued.stage is not Stage.CONNECTED:
+            return  # the caller hung up first: already counted
+        queued.stage = Stage.ENDED
+        self.publish(AgentCallEnded(ring.call_id, ring.agent_id, "agent",
+                                    round(self.clock() - ring.answered_at, 3)))
+        self.submit(rc.EndCall(ring.call_id))
+        queued.call.hang_up("agent hung up" if reason == v.BY_REMOTE else f"agent: {reason}")
+
+    # -- agents' reachability -----------------------------------------------------------------
+
+    def agent_unreachable(self, agent_id: str) -> None:
+        """No phone of the agent answers: offered nothing until it registers again or
+        ``unreachable_retry`` seconds pass."""
+        self.submit(rc.EndpointLost(agent_id))
+        previous = self._retry.pop(agent_id, None)
+        if previous is not None:
+            previous.cancel()
+        loop = asyncio.get_running_loop()
+        self._retry[agent_id] = loop.call_later(self.unreachable_retry,
+                                                self.agent_reachable, agent_id)
+
+    def agent_reachable(self, agent_id: str) -> None:
+        handle = self._retry.pop(agent_id, None)
+        if handle is not None:
+            handle.cancel()
+        if self.agent_state(agent_id) == "unreachable":
+            self.submit(rc.EndpointRestored(agent_id))
+
+    def agent_state(self, agent_id: str) -> str | None:
+        """The router's state of the agent ("ready", "on_call"...); None if unknown."""
+        try:
+            return str(self.router.agent(agent_id).state)
+        except RoutingError:
+            return None
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        for handle in self._retry.values():
+            handle.cancel()
+        self._retry.clear()
+        self.router.close()
+
+
+class QueueSession:
+    """A queued call's service (call control's ServiceSession): enqueued when it starts,
+    abandoned or ended when the call stops."""
+
+    def __init__(self, delivery: Delivery, call: CallPort, queue: str,
+                 tier: str | None = None) -> None:
+        self.delivery = delivery
+        self.call = call
+        self.queue = queue
+        self.tier = tier
+
+    def start(self, now: float) -> None:
+        self.delivery.enqueue(self.call, self.queue, self.tier)
+
+    def digit(self, digit: str, now: float) -> None:
+        pass  # keys while queued (voicemail, callback) arrive with the queue menu
+
+    def stop(self) -> None:
+        self.delivery.caller_left(self.call.call_id)
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def on_timer(self, now: float) -> None:
+        pass
+
+
+def _outcome(statuses: list[int | None]) -> str:
+    """What the forks' answers mean together: one busy phone makes the agent busy; if every
+    fork failed to answer at all, the agent is unreachable."""
+    if any(s in BUSY for s in statuses):
+        return "busy"
+    if all(s is None or s in UNREACHABLE for s in statuses):
+        return "unreachable"
+    if any(s == 487 for s in statuses):
+        return "cancelled"
+    return "rejected"
+
+
+def _status(statuses: list[int | None]) -> int | None:
+    known = [s for s in statuses if s is not None]
+    return min(known, key=lambda s: (s not in BUSY, s)) if known else None
