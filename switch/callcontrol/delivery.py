@@ -46,7 +46,7 @@ from routing.service import RouterService
 from ..sip.address import Listener, Peer
 from . import vocabulary as v
 from .agentdial import CallerShown, Destination, agent_invite, caller_shown, via_of
-from .outbound import OutboundLeg
+from .outbound import OutboundLeg, OutState
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 # anything else that is not an answer means the phone did not answer at all.
 BUSY = frozenset({486, 600, 603})
 UNREACHABLE = frozenset({408, 480, 503})
+# A phone that sends nothing at all, not even 100 Trying (due within 200 ms, RFC 3261
+# §17.2.1), this long after our INVITE is taken for unreachable: the call moves on at once
+# instead of after Timer B (32 s) or the ring timeout.
+NO_RESPONSE = 1.0
 # What the caller hears before the node hangs up, by the router's reason.
 GOODBYES = {
     "queue_full": "All our agents are busy and the queue is full. Please call again later.",
@@ -346,7 +350,16 @@ class Delivery:
             ring.stage = RingStage.RINGING
         if not ring.legs and ring.stage is RingStage.RINGING:
             self._missed(queued, ring, "unreachable", None)
+        elif ring.legs:
+            asyncio.get_running_loop().call_later(NO_RESPONSE, self._no_response, ring)
         self.legs.flush()
+
+    def _no_response(self, ring: Ring) -> None:
+        silent = [leg for leg in ring.legs.values() if leg.state is OutState.CALLING]
+        for leg in silent:
+            leg.give_up()
+        if silent:
+            self.legs.flush()
 
     def _place(self, ring: Ring, place: Destination, shown: CallerShown, sdp: str) -> None:
         local = self.local_for(place.peer)

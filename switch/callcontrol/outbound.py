@@ -123,6 +123,15 @@ class OutboundLeg:
         elif was is OutState.PROCEEDING:
             self.host.send_owned(self, make_cancel(self.invite), self.peer)
 
+    def give_up(self) -> None:
+        """Nothing at all came back in time (RFC 3261 §17.2.1: a UAS sends 100 Trying within
+        200 ms): the leg is over for the call now, as if the phone were unreachable. A late
+        provisional still gets its CANCEL, a late 2xx its ACK and BYE, so the phone never keeps
+        a call nobody is on."""
+        if self.state is OutState.CALLING:
+            self.cancel()
+            self._ended(v.TRANSPORT, None)
+
     def hangup(self, reason: str = v.BY_LOCAL) -> None:
         if self.state in (OutState.CALLING, OutState.PROCEEDING):
             self.cancel()
@@ -183,6 +192,13 @@ class OutboundLeg:
                 return  # a 2xx without a To tag cannot make a dialog: wait for Timer B
         assert self.dialog is not None
         self._ack(response)  # every 2xx, retransmissions too (§13.2.2.4)
+        if self._cancel_wanted and self.state is OutState.CALLING:
+            # The 2xx came first to an INVITE we already gave up: take it, then end it.
+            self._cancel_wanted = False
+            self._step(OutInput.SUCCESS)
+            self._step(OutInput.HANGUP)
+            self._send_bye(v.CANCELLED)
+            return
         was = self._step(OutInput.SUCCESS)
         if was in (OutState.CALLING, OutState.PROCEEDING):
             self.remote_sdp = _sdp(response)

@@ -112,3 +112,26 @@ def test_the_callee_hangs_up() -> None:
     assert [r.status for r in h.responses("BYE")] == [200]
     assert h.events[-1] == v.LegEnded(leg.leg_id, v.BY_REMOTE, None)
     assert leg.leg_id not in h.ua.outbound
+
+
+def test_giving_up_on_a_silent_phone_still_cancels_a_late_ringing() -> None:
+    h = Harness()
+    leg = place(h)
+    leg.give_up()
+    h.pump()
+    assert h.events == [v.LegEnded(leg.leg_id, v.TRANSPORT, None)]
+    respond(h, 180)
+    assert h.requests("CANCEL"), "a late provisional gets the CANCEL we owed (§9.1)"
+    respond(h, 487)
+    assert leg.ended
+    assert [e for e in h.events if isinstance(e, v.LegEnded)] == h.events[-1:]
+
+
+def test_giving_up_then_a_late_answer_is_acked_and_ended() -> None:
+    h = Harness()
+    leg = place(h)
+    leg.give_up()
+    h.pump()
+    respond(h, 200, body=OFFER)
+    assert h.requests("ACK") and h.requests("BYE")
+    assert not [e for e in h.events if isinstance(e, v.LegAnswered)]

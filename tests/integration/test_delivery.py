@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
 import time
 import wave
 from collections.abc import Callable
@@ -21,6 +23,8 @@ import numpy as np
 import pytest
 
 from tests.integration.calls_support import call_ids, call_lines, delivery_config, delivery_lines
+from tests.integration.test_calls import media_port_base
+from tests.util import free_port
 from tests.integration.conftest import RunningNode, require
 from tests.integration.peers.baresip import Baresip
 from tests.integration.sipclient import wait_for
@@ -99,3 +103,156 @@ def test_caller_and_agent_hear_each_other_through_the_queue(
         assert any(step.startswith(expected) for step in steps), (expected, lines)
     assert steps.index("offered to agent 1001") < steps.index("answered by agent 1001")
     assert not [line for line in call_lines(node) if "abandoned" in line]
+
+
+# --- SIPp agents on static contacts ------------------------------------------------------------
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+KIT = Path(__file__).resolve().parents[2] / "loadtest" / "scenarios"
+
+
+class SippAgent:
+    """A SIPp UAS standing in for an agent's phone at 127.0.0.1:PORT, stopped by PID."""
+
+    def __init__(self, scenario: Path, directory: Path, *extra: str) -> None:
+        self.port = free_port()
+        self.scenario = scenario
+        self.directory = directory
+        self.extra = extra
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def contact(self) -> str:
+        return f"sip:agent@127.0.0.1:{self.port}"
+
+    def __enter__(self) -> SippAgent:
+        sipp = require("sipp", "sip-tester")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sipp, "-nostdin", "-sf", str(self.scenario), "-i", "127.0.0.1",
+             "-p", str(self.port), "-mi", "127.0.0.1", "-mp", str(media_port_base()),
+             "-timeout", "60s", "-trace_err", "-trace_stat", "-stf", "stats.csv", "-fd", "1",
+             *self.extra], cwd=self.directory, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, text=True)
+        time.sleep(0.3)  # SIPp binds before it reads a packet
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)  # SIPp: stop, write the statistics
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def errors(self) -> str:
+        return "\n".join(p.read_text()[-1500:] for p in self.directory.glob("*errors.log"))
+
+
+def queue_call(node: RunningNode, tmp_path: Path, *, max_wait_ms: int,
+               calls: int = 1) -> subprocess.CompletedProcess[str]:
+    """SIPp callers of the queue on 200 (the kit's scenario): each waits for the node's BYE,
+    or hangs up itself after ``max_wait_ms``."""
+    sipp = require("sipp", "sip-tester")
+    host, port = node.addr("udp")
+    return subprocess.run(
+        [sipp, "-nostdin", "-sf", str(KIT / "queue_caller.xml"), "-s", "200",
+         "-set", "max_wait", str(max_wait_ms), "-recv_timeout", str(max_wait_ms + 10_000),
+         "-m", str(calls), "-l", str(calls), "-r", "5", "-i", "127.0.0.1",
+         "-p", str(free_port()), "-timeout", f"{max_wait_ms // 1000 + 30}s", "-trace_err",
+         f"{host}:{port}"], capture_output=True, text=True, timeout=max_wait_ms / 1000 + 60,
+        cwd=tmp_path)
+
+
+def steps_of(node: RunningNode, call_id: str) -> list[str]:
+    return [re.sub(r" \(reservation.*$", "", line) for line in delivery_lines(node, call_id)]
+
+
+def test_busy_and_no_answer_are_offered_to_the_next_agent(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    with SippAgent(SCENARIOS / "agent_busy.xml", tmp_path / "busy") as busy, \
+            SippAgent(SCENARIOS / "agent_no_answer.xml", tmp_path / "silent") as silent, \
+            SippAgent(KIT / "agent_answer.xml", tmp_path / "answers",
+                      "-set", "answer_delay", "300", "-set", "talk_time", "1000") as answers:
+        node = start_node(config=delivery_config(
+            agents=3, offer_timeout=2.0,
+            contacts={"1001": busy.contact, "1002": silent.contact, "1003": answers.contact}))
+        result = queue_call(node, tmp_path, max_wait_ms=15_000)
+        assert result.returncode == 0, (result.stdout[-1500:], answers.errors())
+        [call_id] = call_ids(node)
+        assert wait_for(lambda: any(x.startswith("ended: ") for x in delivery_lines(node, call_id)),
+                        timeout=5)
+    steps = steps_of(node, call_id)
+    wanted = ["offered to agent 1001", "missed by agent 1001: busy (486)",
+              "offered to agent 1002", "ringing agent 1002",
+              "offer to agent 1002 withdrawn: expired", "offered to agent 1003",
+              "answered by agent 1003", "connected to agent 1003 from support",
+              "with agent 1003 ended by agent"]
+    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
+    assert -1 not in found and found == sorted(found), (list(zip(wanted, found)), steps)
+    assert steps[-1].startswith("ended: agent hung up"), steps
+
+
+def test_an_agent_whose_phone_is_not_there_is_skipped_within_a_second(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    nobody = f"sip:agent@127.0.0.1:{free_port()}"  # nothing listens there
+    with SippAgent(KIT / "agent_answer.xml", tmp_path / "answers",
+                   "-set", "answer_delay", "200", "-set", "talk_time", "800") as answers:
+        node = start_node(config=delivery_config(
+            agents=2, offer_timeout=10.0, contacts={"1001": nobody, "1002": answers.contact}))
+        result = queue_call(node, tmp_path, max_wait_ms=15_000, calls=2)
+        assert result.returncode == 0, (result.stdout[-1500:], answers.errors())
+        first, second = call_ids(node)
+        assert wait_for(lambda: all(any(x.startswith("ended: ") for x in steps_of(node, c))
+                                    for c in (first, second)), timeout=5)
+    steps = steps_of(node, first)
+    assert steps.index("missed by agent 1001: unreachable (no answer)") \
+        < steps.index("offered to agent 1002"), steps
+    # From the offer to the silent phone to the next agent's ring: about NO_RESPONSE.
+    stamps = {line.split(" INFO ")[1].split(": ", 1)[1]: line[:19]
+              for line in node.stderr().splitlines() if f"call {first} " in line}
+    offered = [t for text, t in stamps.items() if "offered to agent 1001" in text]
+    ringing = [t for text, t in stamps.items() if "offered to agent 1002" in text]
+    assert offered and ringing
+    gap = _seconds(ringing[0]) - _seconds(offered[0])
+    assert 0 <= gap <= 2, (offered, ringing)  # whole seconds in the log: 1 s plus rounding
+    # The unreachable agent is not offered the second call.
+    assert not any("agent 1001" in s for s in steps_of(node, second)), steps_of(node, second)
+
+
+def _seconds(stamp: str) -> int:
+    hours, minutes, seconds = stamp[11:19].split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+
+
+def test_the_caller_hanging_up_while_an_agent_rings_is_an_abandon(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    with SippAgent(SCENARIOS / "agent_no_answer.xml", tmp_path / "silent") as silent:
+        node = start_node(config=delivery_config(
+            agents=1, offer_timeout=20.0, contacts={"1001": silent.contact}))
+        result = queue_call(node, tmp_path, max_wait_ms=2500)
+        assert result.returncode == 0, result.stdout[-1500:]
+        [call_id] = call_ids(node)
+        assert wait_for(lambda: any(x.startswith("ended: ") for x in delivery_lines(node, call_id)),
+                        timeout=5)
+        # The ring was cancelled: the no-answer phone completed its CANCEL dialogue.
+        assert wait_for(lambda: _sipp_successes(silent.directory) == 1, timeout=5), \
+            silent.errors()
+    steps = steps_of(node, call_id)
+    abandoned = [s for s in steps if s.startswith("abandoned in support after ")]
+    assert abandoned, steps
+    waited = float(abandoned[0].split(" after ")[1].removesuffix(" s"))
+    assert 2.0 <= waited <= 4.0, abandoned
+    assert "offer to agent 1001 withdrawn: abandoned" in steps, steps
+    assert not any(s.startswith("answered by") for s in steps), steps
+
+
+def _sipp_successes(directory: Path) -> int:
+    """SuccessfulCall(C) of the last row of a SIPp statistics file (0 if none yet)."""
+    for path in directory.glob("*.csv"):
+        rows = [line.split(";") for line in path.read_text().splitlines() if line]
+        if len(rows) >= 2:
+            header, last = rows[0], rows[-1]
+            return int(last[header.index("SuccessfulCall(C)")])
+    return 0
