@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 
 from tests.integration.calls_support import call_ids, call_lines, delivery_config, delivery_lines
-from tests.integration.test_calls import media_port_base
-from tests.util import free_port
 from tests.integration.conftest import RunningNode, require
 from tests.integration.peers.baresip import Baresip
 from tests.integration.sipclient import wait_for
+from tests.integration.test_calls import media_port_base
+from tests.util import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -190,7 +190,7 @@ def test_busy_and_no_answer_are_offered_to_the_next_agent(
               "answered by agent 1003", "connected to agent 1003 from support",
               "with agent 1003 ended by agent"]
     found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
-    assert -1 not in found and found == sorted(found), (list(zip(wanted, found)), steps)
+    assert -1 not in found and found == sorted(found), (wanted, found, steps)
     assert steps[-1].startswith("ended: agent hung up"), steps
 
 
