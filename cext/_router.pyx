@@ -17,6 +17,7 @@ from heapq import heappush, heappop
 from libc.stdlib cimport malloc, free, calloc
 from cpython.object cimport PyObject_GenericSetAttr
 from libc.limits cimport LLONG_MAX
+from libc.math cimport INFINITY
 from libc.stdlib cimport realloc
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
@@ -57,6 +58,7 @@ DEF K_CALL = 2
 DEF MAX_EXPLAINED = 10
 DEF NO_TARGET = -1
 DEF TO_CALLBACK = -2
+DEF AHEAD_BASE = -4611686018427387904  # -(1 << 62): see routing/state.py
 cdef double INF = float("inf")
 
 # strategy codes: the order of routing.strategies.STRATEGIES
@@ -251,7 +253,7 @@ cdef class Core:
     cdef set all_free
     cdef dict agent_pos, queue_pos, tiers, calls, by_seq, offers, last_served, simple_count
     cdef list timers, out
-    cdef long long next_rid, next_seq
+    cdef long long next_rid, next_seq, next_ahead
     cdef unsigned long long rng
     cdef int max_missed
     cdef double sticky_window
@@ -277,6 +279,7 @@ cdef class Core:
         self.out = []
         self.next_rid = 1
         self.next_seq = 1
+        self.next_ahead = AHEAD_BASE
         self.agents = []
         self._configure(cfg)
 
@@ -516,12 +519,13 @@ cdef class Core:
 
     cdef _enter_queue(self, Call c, int q, double now):
         qt = self.queues[q]
+        # A call entering its first queue entered it when it was enqueued (``waited`` ago).
+        c.queue_entered_at = now if c.counted else c.enqueued_at
         if c.counted:
             self.qlen[c.queue] -= 1
         c.queue = q
         c.counted = True
         self.qlen[q] += 1
-        c.queue_entered_at = now
         c.step = 0
         c.priority = qt[Q_PRIO] + c.boost
         c.practice = False
@@ -582,7 +586,7 @@ cdef class Core:
             return self.accept(cmd.call_id, cmd.agent_id, now)
         if k == C_ENQUEUE:
             return self.enqueue(cmd.call_id, cmd.queue_id, cmd.tier, cmd.caller_id, cmd.simple,
-                                now)
+                                now, cmd.waited, cmd.ahead)
         if k == C_REJECT:
             return self.reject(cmd.call_id, cmd.agent_id, now)
         if k == C_ABANDON:
@@ -602,8 +606,12 @@ cdef class Core:
         return self.finish_wrap(cmd.agent_id, now)
 
     # ---------------------------------------------------------------- commands
-    cpdef list enqueue(self, str call_id, str queue_id, tier, caller_id, bint simple, double now):
+    cpdef list enqueue(self, str call_id, str queue_id, tier, caller_id, bint simple, double now,
+                       double waited=0.0, bint ahead=False):
         self.out = []
+        if not (0.0 <= waited < INFINITY):
+            raise self.f["InvalidCommand"](
+                f"waited must be a finite number of seconds >= 0, got {waited!r}")
         if call_id in self.calls:
             raise self.f["InvalidTransition"](f"call {call_id!r} is already enqueued")
         q = self.queue_pos.get(queue_id)
@@ -615,9 +623,13 @@ cdef class Core:
         cdef Call c = Call(call_id)
         c.tier, c.caller_id, c.simple = tier, caller_id, simple
         c.boost, c.req_rank = self.tiers[tier] if tier is not None else (0, -1)
-        c.seq = self.next_seq
-        self.next_seq += 1
-        c.enqueued_at = now
+        if ahead:  # below every ordinary sequence number: first among its priority
+            c.seq = self.next_ahead
+            self.next_ahead += 1
+        else:
+            c.seq = self.next_seq
+            self.next_seq += 1
+        c.enqueued_at = now - waited
         self.calls[call_id] = c
         self.by_seq[c.seq] = c
         self._admit(c, q, now, set())

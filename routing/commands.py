@@ -74,6 +74,11 @@ class EnqueueCall:
     ``tier`` names a configured customer tier (raises priority, may require an agent tier);
     ``caller_id`` enables sticky routing to the last agent who served that caller; ``simple``
     marks a call eligible for practice routing to trainees.
+
+    A call that comes back (its agent was lost mid-call) keeps its place: ``waited`` is the
+    time it already spent in the queue (it counts towards widening, overflow and max wait, and
+    the wait reported when it connects), and ``ahead`` puts it before every call of its
+    priority that is not also ``ahead`` (first come, first served among those).
     """
 
     call_id: str
@@ -81,6 +86,8 @@ class EnqueueCall:
     tier: str | None = None
     caller_id: str | None = None
     simple: bool = False
+    waited: float = 0.0
+    ahead: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,7 +156,8 @@ class CompiledRouter:
         c = self._core
         if isinstance(command, EnqueueCall):
             return c.enqueue(command.call_id, command.queue_id, command.tier,
-                             command.caller_id, command.simple, now)
+                             command.caller_id, command.simple, now, command.waited,
+                             command.ahead)
         if isinstance(command, AcceptOffer):
             return c.accept(command.call_id, command.agent_id, now)
         if isinstance(command, RejectOffer | ExpireOffer):

@@ -28,6 +28,9 @@ from routing.model import (
 from routing.strategies import SplitMix64
 
 KIND_OFFER, KIND_WRAP, KIND_CALL_STEP = 0, 1, 2  # timer order at equal due times
+# Sequence numbers of ``ahead`` calls start here: below every ordinary one (which start at 1)
+# and within a C ``long long`` for the compiled twin.
+AHEAD_BASE = -(1 << 62)
 
 
 @dataclass(eq=False)
@@ -104,6 +107,7 @@ class RouterState:
         self.offers: dict[int, Offer] = {}
         self.next_rid = 1
         self.next_seq = 1
+        self.next_ahead = AHEAD_BASE
         self.last_served: dict[str, tuple[str, float]] = {}
         self.agents: list[AgentRt] = []
         self.simple_count: dict[str, int] = {}
@@ -160,6 +164,9 @@ class RouterState:
         return InvalidTransition(f"call {call.id!r} is not connected; send AbandonCall")
 
     def check_enqueue(self, cmd: EnqueueCall) -> None:
+        if not 0.0 <= cmd.waited < math.inf:
+            raise InvalidCommand(f"waited must be a finite number of seconds >= 0, "
+                                 f"got {cmd.waited!r}")
         if cmd.call_id in self.calls:
             raise InvalidTransition(f"call {cmd.call_id!r} is already enqueued")
         if cmd.queue_id not in self.queue_pos:
@@ -177,14 +184,19 @@ class RouterState:
     # -- calls ------------------------------------------------------------------------------
     def new_call(self, cmd: EnqueueCall, now: float) -> Call:
         tier = self.customer_tiers.get(cmd.tier) if cmd.tier is not None else None
-        call = Call(cmd.call_id, tier, cmd.caller_id, cmd.simple, self.next_seq, now)
-        self.next_seq += 1
+        if cmd.ahead:  # below every ordinary sequence number: first among its priority
+            seq, self.next_ahead = self.next_ahead, self.next_ahead + 1
+        else:
+            seq, self.next_seq = self.next_seq, self.next_seq + 1
+        call = Call(cmd.call_id, tier, cmd.caller_id, cmd.simple, seq, now - cmd.waited)
         self.calls[call.id] = call
         return call
 
     def enter_queue(self, call: Call, q: int, now: float) -> None:
         queue = self.config.queues[q]
-        call.queue, call.queue_entered_at, call.step = q, now, 0
+        # A call entering its first queue entered it when it was enqueued (``waited`` ago).
+        entered = now if call.queue >= 0 else call.enqueued_at
+        call.queue, call.queue_entered_at, call.step = q, entered, 0
         call.priority = queue.priority + (call.tier.priority_boost if call.tier else 0)
         call.practice = False
         if call.simple and queue.practice_share > 0:

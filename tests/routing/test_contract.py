@@ -168,6 +168,24 @@ def test_priority_then_fifo_across_calls(core: Any) -> None:
     assert r.call("c0").agents == ("bob",)  # then the oldest
 
 
+def test_a_call_back_from_a_lost_agent_goes_first_with_its_wait(core: Any) -> None:
+    steps = [{"after": 10, "add_group": "backup"}]
+    r = core(make_config(queues=[queue(expression="billing", widening=steps)]))
+    r.handle(EnqueueCall("c1", "billing"), 0)
+    r.handle(EnqueueCall("c2", "billing"), 1)
+    # c9 lost its agent after 12 s in the queue: it waits again, ahead of c1 and c2, and its
+    # wait already reaches the backup step.
+    out = r.handle(EnqueueCall("c9", "billing", waited=12.0, ahead=True), 20)
+    assert r.call("c9").enqueued_at == 8.0
+    assert r.next_deadline() <= 20.0  # the backup step is due at once (c1's and c2's too)
+    assert CallWidened("c9", "billing", 1) in r.tick(20) + out
+    assert offers(r.handle(AgentLogin("cat"), 21)) == [("c9", "cat")]  # backup, first
+    connected = r.handle(AcceptOffer("c9", "cat"), 22)
+    assert [d.waited for d in connected if isinstance(d, CallConnected)] == [14.0]
+    r.handle(EnqueueCall("c8", "billing", waited=1.0, ahead=True), 23)
+    assert offers(r.handle(AgentLogin("ann"), 24)) == [("c8", "ann")]  # ahead beats c1
+
+
 def test_sticky_routing_prefers_last_agent_within_window(core: Any) -> None:
     r = core(make_config(queues=[queue(expression="billing")], sticky_window=100))
     r.handle(AgentLogin("ann"), 0)
@@ -258,6 +276,8 @@ IMPOSSIBLE = [
     (SkillsChanged("ann", (("billing", 11),)), InvalidCommand),
     (EnqueueCall("c9", "nowhere"), UnknownQueue),
     (EnqueueCall("c9", "billing", tier="platinum"), UnknownName),
+    (EnqueueCall("c9", "billing", waited=-1.0), InvalidCommand),
+    (EnqueueCall("c9", "billing", waited=float("nan")), InvalidCommand),
     (AcceptOffer("c9", "ann"), UnknownCall),
     (EndCall("c9"), UnknownCall),
     (FinishWrapUp("ann"), InvalidTransition),

@@ -93,6 +93,9 @@ commands = st.one_of(
     *[st.builds(EnqueueCall, call_ids, st.sampled_from(["q0", "q1", "q2"]),
                 st.sampled_from([None, None, "vip", "gold"]), st.sampled_from([None, "+1"]),
                 st.booleans())] * 4,
+    # calls back from a lost agent: with their wait, ahead of the others (or a bad wait)
+    st.builds(EnqueueCall, call_ids, st.sampled_from(["q0", "q1"]), st.none(), st.none(),
+              st.booleans(), st.sampled_from([0.0, 5.0, 40.0, 500.0, -1.0]), st.booleans()),
     st.builds(AbandonCall, call_ids), st.builds(AcceptOffer, call_ids, agent_ids),
     st.builds(AcceptOffer, call_ids, agent_ids), st.builds(AcceptOffer, call_ids, agent_ids),
     st.builds(RejectOffer, call_ids, agent_ids), st.builds(ExpireOffer, call_ids, agent_ids),
