@@ -118,7 +118,8 @@ class CallStack:
             local_for=self._local_for, publish=self.node.bus.publish,
             domain=config.node.domain, server=f"switchboard/{self.node.version}",
             hold_music=self.hold_music, show_caller_number=config.calls.show_caller_number,
-            unreachable_retry=config.calls.unreachable_retry, clock=calls.clock)
+            unreachable_retry=config.calls.unreachable_retry,
+            agent_lost_after=config.calls.agent_media_timeout, clock=calls.clock)
         calls.on_outbound = self.delivery.on_leg_event
         static = {a.username for a in config.accounts if a.contact}
         self.presence = Presence(self.delivery, {a.id for a in router_config.agents},
@@ -223,9 +224,10 @@ class CallStack:
         if kind == "DTMF" and isinstance(event.get("digit"), str):
             calls.digit(call_id, event["digit"])
         elif kind == "media_lost":
-            active = calls.calls.get(call_id)
-            if active is not None and event.get("tag") not in (None, active.caller_tag):
-                calls.hang_up(call_id, "agent's media lost")  # failover arrives next
+            tag = str(event.get("tag", ""))
+            if self.media is not None and self.delivery is not None \
+                    and self.media.is_agent_side(call_id, tag):
+                self.delivery.agent_lost(call_id, "media lost")
             else:
                 calls.hang_up(call_id, "media lost")
         self.node.bus.publish(MediaEvent(call_id, str(kind), time.time(), event))
@@ -282,6 +284,7 @@ def log_call_event(event: object) -> None:
 
 
 Delivered = (dl.AgentOffered | dl.AgentRinging | dl.AgentAnswered | dl.AgentMissed
+             | dl.AgentLost
              | dl.CallAbandoned | dl.AgentCallEnded | rd.CallQueued | rd.OfferRevoked
              | rd.CallOverflowed | rd.CallRejected | rd.CallTimedOut | rd.AgentAutoPaused
              | rd.WrapUpEnded | rd.CallConnected)
@@ -301,6 +304,9 @@ def _log_delivery(event: object) -> None:
     elif isinstance(event, dl.AgentMissed):
         say("call %s missed by agent %s: %s (%s)", event.call_id, event.agent_id,
             event.outcome, event.status if event.status is not None else "no answer")
+    elif isinstance(event, dl.AgentLost):
+        say("call %s lost agent %s (%s) after %.1f s: back in the queue, first",
+            event.call_id, event.agent_id, event.reason, event.talk_seconds)
     elif isinstance(event, dl.CallAbandoned):
         say("call %s abandoned in %s after %.1f s", event.call_id, event.queue,
             event.waited_seconds)

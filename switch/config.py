@@ -276,6 +276,10 @@ class CallsSection(Strict):
     # An agent whose phone did not answer an offer at all (408, 480, 503, transport error) is
     # unreachable: offered nothing until it registers again or this many seconds pass.
     unreachable_retry: float = Field(default=30.0, gt=0, le=3600)
+    # Seconds of silence from a connected agent's phone that mean its network dropped: the
+    # caller goes back to the queue, first, for the next or a backup agent (builtin engine;
+    # with rtpengine its own media timeout decides). Phones must not suppress silence.
+    agent_media_timeout: float = Field(default=1.5, ge=0.5, le=300)
     # Customer numbers are masked toward agents ("*******0123") unless this allows them.
     show_caller_number: bool = False
 

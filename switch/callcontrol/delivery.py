@@ -58,6 +58,7 @@ UNREACHABLE = frozenset({408, 480, 503})
 # §17.2.1), this long after our INVITE is taken for unreachable: the call moves on at once
 # instead of after Timer B (32 s) or the ring timeout.
 NO_RESPONSE = 1.0
+RECONNECTING = "We are sorry, your agent was disconnected. Please hold for the next agent."
 # What the caller hears before the node hangs up, by the router's reason.
 GOODBYES = {
     "queue_full": "All our agents are busy and the queue is full. Please call again later.",
@@ -83,7 +84,9 @@ class CallPort(Protocol):
 
 class AgentMedia(Protocol):
     async def offer_agent(self, call_id: str, caller_tag: str) -> str: ...
-    async def connect_agent(self, call_id: str, caller_tag: str, agent_sdp: str) -> None: ...
+    async def connect_agent(self, call_id: str, caller_tag: str, agent_sdp: str, *,
+                            lost_after: float | None = None) -> None: ...
+    async def disconnect_agent(self, call_id: str, caller_tag: str) -> None: ...
     async def play(self, call_id: str, caller_tag: str, path: Any, *,
                    loop: bool = False) -> float: ...
     async def stop(self, call_id: str, caller_tag: str) -> None: ...
@@ -133,6 +136,17 @@ class AgentAnswered:
     agent_id: str
     ring_seconds: float
     waited_seconds: float  # the caller's time in the queue
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLost:
+    """The agent's phone went silent mid-call (its network dropped): the agent is released
+    and the caller goes back to the queue, first, with its wait."""
+
+    call_id: str
+    agent_id: str
+    reason: str
+    talk_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +216,7 @@ class Delivery:
                  local_for: Callable[[Peer], Listener | None],
                  publish: Callable[[object], None], domain: str, server: str,
                  hold_music: Any, show_caller_number: bool = False,
-                 unreachable_retry: float = 30.0,
+                 unreachable_retry: float = 30.0, agent_lost_after: float | None = 1.5,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.legs = legs
         self.media = media
@@ -214,6 +228,7 @@ class Delivery:
         self.hold_music = hold_music
         self.show_caller_number = show_caller_number
         self.unreachable_retry = unreachable_retry
+        self.agent_lost_after = agent_lost_after
         self.clock = clock
         self.router = RouterService(router_config, self._on_decisions, clock=clock)
         self.calls: dict[str, Queued] = {}
@@ -444,7 +459,8 @@ class Delivery:
                     await self.media.stop(call.call_id, call.caller_tag)
                 except Exception as exc:  # nothing was playing: fine
                     log.debug("call %s: stop music: %s", call.call_id, exc)
-                await self.media.connect_agent(call.call_id, call.caller_tag, leg.remote_sdp)
+                await self.media.connect_agent(call.call_id, call.caller_tag, leg.remote_sdp,
+                                               lost_after=self.agent_lost_after)
         except Exception as exc:
             log.warning("call %s: media not connected to agent %s: %s", call.call_id,
                         ring.agent_id, exc)
@@ -470,6 +486,49 @@ class Delivery:
                                     round(self.clock() - ring.answered_at, 3)))
         self.submit(rc.EndCall(ring.call_id))
         queued.call.hang_up("agent hung up" if reason == v.BY_REMOTE else f"agent: {reason}")
+
+    # -- failover -----------------------------------------------------------------------------
+
+    def agent_lost(self, call_id: str, reason: str) -> None:
+        """The connected agent is gone (its media stopped: its network dropped, its phone
+        died). The caller never drops: it hears a short notice and music, and waits again,
+        first in its queue with the wait it had, for the next or a backup agent; the lost
+        agent is released and unreachable until its phone is back."""
+        queued = self.calls.get(call_id)
+        if queued is None or queued.stage is not Stage.CONNECTED or queued.agent is None:
+            return
+        ring, now = queued.agent, self.clock()
+        waited = max(0.0, ring.answered_at - queued.enqueued_at)
+        leg, ring.answered = ring.answered, None
+        ring.stage = RingStage.ENDED
+        if leg is not None:
+            self._by_leg.pop(leg.leg_id, None)
+            leg.hangup("agent lost")  # a BYE, should the phone still hear us
+        queued.stage, queued.agent = Stage.WAITING, None
+        queued.rings.clear()
+        queued.enqueued_at = now - waited
+        self.publish(AgentLost(call_id, ring.agent_id, reason, round(now - ring.answered_at, 3)))
+        self.submit(rc.EndCall(call_id))
+        self.agent_unreachable(ring.agent_id)
+        self._spawn(self._back_to_queue(queued))
+        self.submit(rc.EnqueueCall(call_id, queued.queue, tier=queued.tier,
+                                   caller_id=queued.call.caller, waited=waited, ahead=True))
+        self.legs.flush()
+
+    async def _back_to_queue(self, queued: Queued) -> None:
+        """The far side is the engine again: a short notice, then music until an agent."""
+        call = queued.call
+        seconds = 0.0
+        try:
+            async with call.media_lock:
+                await self.media.disconnect_agent(call.call_id, call.caller_tag)
+                if queued.stage is Stage.WAITING:
+                    notice = await self.media.tts(RECONNECTING)
+                    seconds = await self.media.play(call.call_id, call.caller_tag, notice)
+        except Exception as exc:
+            log.warning("call %s: back to the queue without the notice: %s", call.call_id, exc)
+        await asyncio.sleep(seconds)
+        await self._music(queued)
 
     # -- agents' reachability -----------------------------------------------------------------
 

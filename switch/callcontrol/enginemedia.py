@@ -90,10 +90,18 @@ class EngineMedia:
         return await self.client.offer(call_id, caller_tag, offer,
                                        to_tag=self._engine_tags[call_id])
 
-    async def connect_agent(self, call_id: str, caller_tag: str, agent_sdp: str) -> None:
-        """The agent answered with ``agent_sdp``: the far side is now its phone."""
-        await self.client.answer(call_id, caller_tag, self._engine_tags[call_id], agent_sdp)
+    async def connect_agent(self, call_id: str, caller_tag: str, agent_sdp: str, *,
+                            lost_after: float | None = None) -> None:
+        """The agent answered with ``agent_sdp``: the far side is now its phone. With
+        ``lost_after``, the engine reports ``media_lost`` for the agent after that many
+        seconds of silence (the builtin engine; rtpengine uses its own timeout)."""
+        await self.client.answer(call_id, caller_tag, self._engine_tags[call_id], agent_sdp,
+                                 media_timeout_ms=int(lost_after * 1000) if lost_after else None)
         self._agents[call_id] = agent_sdp
+
+    def is_agent_side(self, call_id: str, tag: str) -> bool:
+        """Whether ``tag`` (in an engine event) is the far side of ``call_id``."""
+        return self._engine_tags.get(call_id) == tag and call_id in self._agents
 
     async def disconnect_agent(self, call_id: str, caller_tag: str) -> None:
         """The far side is the engine again (music, prompts): the agent was lost."""

@@ -203,6 +203,9 @@ class CallService:
 
     def _run(self, active: ActiveCall, commands: list[c.Command]) -> None:
         now = self.clock()
+        # What happened to the call is told before what it sets off (answered, then queued).
+        for event in active.call.take_events():
+            self.publish(event)
         for command in commands:
             if isinstance(command, c.AnchorMedia):
                 self._spawn(active, self._anchor(active, command.offer))

@@ -135,6 +135,9 @@ class CommandsMixin:
         call.last_signal = time.time()
         answerer.renegotiated(media)
         answerer.expect_ips = {media.address}
+        # builtin extension (rtpengine ignores the key): a short media timeout for this party
+        timeout_ms = cmd.get_int("media-timeout-ms")
+        answerer.media_timeout = timeout_ms / 1000.0 if timeout_ms and timeout_ms > 0 else None
         ops = call.codec_ops
         try:
             offerer.incoming = answer_formats(offerer.media.formats, media.formats, ops)

@@ -389,6 +389,8 @@ class Engine(CommandsMixin):
                         self.emit_dtmf(leg, event, leg.rtp_source[0] if leg.rtp_source else "")
                 if slow:
                     self._check_leg(leg, now)
+                elif leg.media_timeout is not None:  # an agent's phone: noticed within 0.1 s
+                    self._check_lost(leg, now)
             if slow and call.recording:
                 self.write_recording(call, now)
         if slow:
@@ -399,8 +401,19 @@ class Engine(CommandsMixin):
     def _check_leg(self, leg: Leg, now: float) -> None:
         if leg.armed_at is None or leg.sink:
             return
+        self._check_lost(leg, now)
+        if leg.quality.received >= 50:
+            crossing = leg.monitor.check(leg.quality.mos())
+            if crossing:
+                self.emit({"type": "quality", "state": crossing, "callid": leg.call_id,
+                           "tag": leg.tag, **leg.quality.snapshot()})
+
+    def _check_lost(self, leg: Leg, now: float) -> None:
+        if leg.armed_at is None or leg.sink:
+            return
         silent_since = leg.last_rx if leg.last_rx is not None else leg.armed_at
-        if now - silent_since >= self.config.media_timeout:
+        timeout = leg.media_timeout or self.config.media_timeout
+        if now - silent_since >= timeout:
             if not leg.lost_reported:
                 leg.lost_reported = True
                 self.emit({"type": "media_lost", "callid": leg.call_id, "tag": leg.tag,
@@ -408,11 +421,6 @@ class Engine(CommandsMixin):
         elif leg.lost_reported:
             leg.lost_reported = False
             self.emit({"type": "media_restored", "callid": leg.call_id, "tag": leg.tag})
-        if leg.quality.received >= 50:
-            crossing = leg.monitor.check(leg.quality.mos())
-            if crossing:
-                self.emit({"type": "quality", "state": crossing, "callid": leg.call_id,
-                           "tag": leg.tag, **leg.quality.snapshot()})
 
     # -- recording files --------------------------------------------------------------------
 

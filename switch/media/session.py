@@ -90,6 +90,9 @@ class Leg:
     last_rx: float | None = None  # monotonic time of the last RTP packet from the party
     armed_at: float | None = None  # monotonic time media was expected from (answer)
     lost_reported: bool = False
+    # Seconds of silence that mean the party is gone, when shorter than the engine's own
+    # (an agent's phone: the call then goes to a backup agent); set by ``answer``.
+    media_timeout: float | None = None
     playing: bool = False  # a player or DTMF injection owns the stream toward the party
     # Relayed packets rewritten to continue the engine's stream toward this party:
     # (the source SSRC, sequence offset, timestamp offset); see engine._splice.
