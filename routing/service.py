@@ -121,6 +121,9 @@ class RouterService:
     def explain(self, call_id: str) -> Any:
         return self.core.explain(call_id)
 
+    def agent_ids(self) -> list[str]:
+        return list(self.core.agent_ids())
+
     def agent(self, agent_id: str) -> AgentView:
         view: AgentView = self.core.agent(agent_id)
         return view

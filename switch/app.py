@@ -421,6 +421,18 @@ class Node:
         return {"ready": self.policy.calls_enabled, "calls": self.calls.active_calls
                 if self.calls is not None else 0, "engine": stats}
 
+    def list_agents(self) -> list[dict[str, Any]]:
+        delivery = getattr(self._call_stack, "delivery", None)
+        return delivery.agents_view() if delivery is not None else []
+
+    def agent_command(self, agent_id: str, action: str, reason: str = "") -> dict[str, Any]:
+        """Log an agent in or out, or set it ready / not ready (ValueError: refused)."""
+        delivery = getattr(self._call_stack, "delivery", None)
+        if delivery is None:
+            raise ValueError("no routing: section, so there are no agents")
+        result: dict[str, Any] = delivery.agent_command(agent_id, action, reason)
+        return result
+
     def list_transactions(self) -> list[dict[str, Any]]:
         now = self.driver.now()  # the driver's clock: deadlines are on it
         rows = self.endpoint.snapshot()

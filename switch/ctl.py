@@ -48,6 +48,11 @@ def add_parser(sub: Any) -> None:
     actions.add_parser("transactions", help="SIP transactions in flight")
     actions.add_parser("media", help="calls and the media engine's counters")
     actions.add_parser("reload", help="re-read and apply the config file")
+    actions.add_parser("agents", help="agents: state, calls, reachable phones")
+    agent = actions.add_parser("agent", help="log an agent in or out, set it ready or not")
+    agent.add_argument("agent_id", metavar="AGENT")
+    agent.add_argument("agent_action", choices=["login", "logout", "ready", "not-ready"])
+    agent.add_argument("--reason", default="", help="why not ready (a reason code)")
     ctl.set_defaults(func=run)
 
 
@@ -88,7 +93,14 @@ def run(args: argparse.Namespace) -> int:
         "transactions": ("GET", "/ctl/transactions"),
         "media": ("GET", "/ctl/media"),
         "reload": ("POST", "/ctl/reload"),
+        "agents": ("GET", "/ctl/agents"),
     }.get(args.action, ("DELETE", ""))
+    if args.action == "agent":
+        method = "POST"
+        path = (f"/ctl/agents/{urllib.parse.quote(args.agent_id, safe='')}/"
+                f"{args.agent_action.replace('-', '_')}")
+        if args.reason:
+            path += "?reason=" + urllib.parse.quote(args.reason, safe="")
     if args.action == "unban":
         path = "/ctl/bans/" + urllib.parse.quote(args.source, safe="")
         if args.user is not None:
@@ -175,7 +187,21 @@ def _print_media(body: dict[str, Any]) -> None:
     print(json.dumps(body, indent=2))
 
 
+def _print_agents(body: list[dict[str, Any]]) -> None:
+    rows = [[a["agent"], a["state"], a["reason"] or "", str(a["calls"]), str(a["offers"]),
+             str(a["calls_today"]), str(a["phones"])] for a in body]
+    _table(rows, ["AGENT", "STATE", "REASON", "CALLS", "OFFERS", "TODAY", "PHONES"])
+    ready = sum(a["state"] == "ready" for a in body)
+    print(f"{len(body)} agents, {ready} ready")
+
+
+def _print_agent(body: dict[str, Any]) -> None:
+    reason = f" ({body['reason']})" if body.get("reason") else ""
+    print(f"agent {body['agent']}: {body['state']}{reason}")
+
+
 PRINTERS: dict[str, Callable[[Any], None]] = {
+    "agents": _print_agents, "agent": _print_agent,
     "media": _print_media,
     "registrations": _print_registrations, "bans": _print_bans, "unban": _print_unban,
     "transactions": _print_transactions, "reload": _print_reload,

@@ -26,6 +26,8 @@ class ControlPort(Protocol):
     def list_transactions(self) -> list[dict[str, Any]]: ...
     def reload(self) -> ReloadOutcome: ...
     async def media_statistics(self) -> dict[str, Any]: ...
+    def list_agents(self) -> list[dict[str, Any]]: ...
+    def agent_command(self, agent_id: str, action: str, reason: str = "") -> dict[str, Any]: ...
 
 
 def control_router(port: ControlPort, allowed: Callable[[str], bool]) -> APIRouter:
@@ -60,6 +62,18 @@ def control_router(port: ControlPort, allowed: Callable[[str], bool]) -> APIRout
     @router.get("/media", summary="Media engine: calls and the engine's counters")
     async def media() -> dict[str, Any]:
         return await port.media_statistics()
+
+    @router.get("/agents", summary="Agents: state, reason, calls, reachable phones")
+    async def agents() -> list[dict[str, Any]]:
+        return port.list_agents()
+
+    @router.post("/agents/{agent_id}/{action}",
+                 summary="login, logout, ready or not_ready (with ?reason=)")
+    async def agent(agent_id: str, action: str, reason: str = "") -> JSONResponse:
+        try:
+            return JSONResponse(port.agent_command(agent_id, action, reason))
+        except ValueError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @router.post("/reload", summary="Re-read and apply the config file (or refuse it)")
     async def reload() -> JSONResponse:

@@ -557,6 +557,37 @@ class Delivery:
         except RoutingError:
             return None
 
+    # -- operators ----------------------------------------------------------------------------
+
+    def agents_view(self) -> list[dict[str, Any]]:
+        out = []
+        for agent_id in self.router.agent_ids():
+            view = self.router.agent(agent_id)
+            out.append({"agent": agent_id, "state": str(view.state), "reason": view.reason,
+                        "calls": view.calls, "offers": view.reservations,
+                        "calls_today": view.calls_today, "missed": view.missed_offers,
+                        "phones": len(self.destinations(agent_id))})
+        return out
+
+    def agent_command(self, agent_id: str, action: str, reason: str = "") -> dict[str, Any]:
+        """``login``, ``logout``, ``ready`` or ``not_ready``; ValueError when refused."""
+        commands: dict[str, rc.Command] = {
+            "login": rc.AgentLogin(agent_id, ready=True),
+            "logout": rc.AgentLogout(agent_id),
+            "ready": rc.AgentSetState(agent_id, "ready"),
+            "not_ready": rc.AgentSetState(agent_id, "not_ready", reason or "busy"),
+        }
+        command = commands.get(action.replace("-", "_"))
+        if command is None:
+            raise ValueError(f"unknown action {action!r}; expected one of "
+                             + ", ".join(commands))
+        try:
+            self.router.submit(command)
+        except RoutingError as exc:
+            raise ValueError(str(exc)) from None
+        view = self.router.agent(agent_id)
+        return {"agent": agent_id, "state": str(view.state), "reason": view.reason}
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def _spawn(self, work: Awaitable[None]) -> None:

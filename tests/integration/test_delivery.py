@@ -25,6 +25,7 @@ import pytest
 
 from tests.integration.calls_support import call_ids, call_lines, delivery_config, delivery_lines
 from tests.integration.conftest import RunningNode, require
+from tests.integration.ctl import ctl, ctl_json
 from tests.integration.peers.baresip import Baresip
 from tests.integration.sipclient import wait_for
 from tests.integration.test_calls import media_port_base
@@ -293,3 +294,23 @@ def test_an_agent_whose_network_drops_mid_call_is_replaced_and_the_caller_stays(
     # One caller leg from start to end: it never dropped.
     assert sum(s.startswith("ended: ") for s in steps) == 1, steps
     assert sum(s.startswith("started: ") for s in steps) == 1, steps
+
+
+def test_operators_see_agents_and_set_their_state(
+        start_node: Callable[..., RunningNode]) -> None:
+    desk = f"sip:desk@127.0.0.1:{free_port()}"
+    node = start_node(config=delivery_config(agents=3, contacts={"1001": desk}))
+    agents = {a["agent"]: a for a in ctl_json(node, "agents")}
+    # 1001 has a static contact (auto_ready logs it in); 1002 and 1003 have no phone yet.
+    assert agents["1001"]["state"] == "ready" and agents["1001"]["phones"] == 1, agents
+    assert agents["1002"]["state"] == "logged_out" and agents["1002"]["phones"] == 0, agents
+    paused = ctl_json(node, "agent", "1001", "not-ready", "--reason", "lunch")
+    assert paused == {"agent": "1001", "state": "not_ready", "reason": "lunch"}
+    assert ctl_json(node, "agent", "1002", "login")["state"] == "ready"
+    text = ctl(node, "agents").stdout
+    assert re.search(r"^1001\s+not_ready\s+lunch", text, re.MULTILINE), text
+    assert "3 agents, 1 ready" in text, text
+    refused = ctl(node, "agent", "1002", "login")  # already logged in
+    assert refused.returncode == 1 and "409" in refused.stderr, refused.stderr
+    unknown = ctl(node, "agent", "4242", "ready")
+    assert unknown.returncode == 1 and "4242" in unknown.stderr, unknown.stderr
