@@ -28,10 +28,18 @@ from routing.config import load_config as load_routing
 
 from .callcontrol import call as c
 from .callcontrol import delivery as dl
-from .callcontrol.agentdial import Destination, destinations
+from .callcontrol.agentdial import (
+    CallerShown,
+    Destination,
+    agent_invite,
+    destinations,
+    trunk_destination,
+    via_of,
+)
 from .callcontrol.delivery import Delivery, QueueSession
 from .callcontrol.enginemedia import EngineMedia
 from .callcontrol.holdmusic import ensure_beep, ensure_hold_music
+from .callcontrol.outbound import OutboundLeg
 from .callcontrol.presence import Presence
 from .callcontrol.service import ActiveCall, CallService, ServiceSession
 from .config import parse_hostport
@@ -102,6 +110,7 @@ class CallStack:
         self.hold_music = ensure_hold_music(self.folder)
         self.beep = ensure_beep(self.folder)
         calls = self.node.start_calls(self.media, self._service)
+        calls.dialer = self._dial_out
         if self.node.config.routing is not None:
             self._start_delivery(calls)
         where = f"builtin (pid {self.supervisor.pid})" if self.supervisor else self.engine_url
@@ -130,6 +139,22 @@ class CallStack:
         for binding in list(self.node.locations):  # phones registered before we started
             self.presence.on_event(ContactRegistered(binding.aor, binding.contact, 0,
                                                      binding.peer))
+
+    def _dial_out(self, call: ActiveCall, number: str, sdp: str) -> OutboundLeg:
+        """An agent's call to ``number`` through the trunk, from the company's number."""
+        config = self.node.config
+        trunk = config.outbound()
+        if trunk is None:
+            raise RuntimeError("no trunk configured")
+        place = trunk_destination(trunk.uri, number)
+        local = self._local_for(place.peer)
+        if local is None:
+            raise RuntimeError(f"no {place.peer.transport} listener to reach the trunk")
+        invite = agent_invite(place, agent=number, domain=config.node.domain, local=local,
+                              shown=CallerShown(trunk.caller_id, ""), sdp=sdp,
+                              server=f"switchboard/{self.node.version}")
+        assert self.node.calls is not None
+        return self.node.calls.place(invite, place.peer, via=via_of(invite))
 
     def _bindings(self, agent: str) -> list[Binding]:
         aor = self.node.registrar.aor_for(agent)
@@ -226,7 +251,7 @@ class CallStack:
         elif kind == "media_lost":
             tag = str(event.get("tag", ""))
             if self.media is not None and self.delivery is not None \
-                    and self.media.is_agent_side(call_id, tag):
+                    and self.media.is_far_side(call_id, tag):
                 self.delivery.agent_lost(call_id, "media lost")
             else:
                 calls.hang_up(call_id, "media lost")

@@ -57,7 +57,7 @@ ListenerText = Annotated[str, AfterValidator(_check_listener)]
 
 
 _SECTIONS = frozenset({"node", "http", "tls", "security", "registrar", "numbers", "ivr",
-                       "media", "calls"})
+                       "media", "calls", "trunks"})
 _LOOPBACK = ["127.0.0.0/8", "::1/128"]
 
 
@@ -282,6 +282,29 @@ class CallsSection(Strict):
     agent_media_timeout: float = Field(default=1.5, ge=0.5, le=300)
     # Customer numbers are masked toward agents ("*******0123") unless this allows them.
     show_caller_number: bool = False
+    # Which trunk outbound calls take (default: the first in trunks).
+    outbound_trunk: str | None = None
+
+
+class Trunk(Strict):
+    """A carrier's SIP trunk for outbound calls (agents' calls to customers, mobile login).
+    Only authenticated agents and the API reach it: an unauthenticated INVITE never does."""
+
+    # Where outbound INVITEs go: "sip:gw.carrier.example:5060;transport=tcp".
+    uri: str
+    # The number customers see when the agent's own may not be shown (the company's).
+    caller_id: str = Field(default="anonymous", pattern=r"^(\+?[0-9]{3,20}|anonymous)$")
+
+    @field_validator("uri")
+    @classmethod
+    def _sip_uri(cls, value: str) -> str:
+        try:
+            uri = parse_uri(value)
+        except Exception as exc:
+            raise ValueError(f"trunk uri {value!r} is not a SIP URI: {exc}") from None
+        if not isinstance(uri, SipUri) or not uri.host:
+            raise ValueError(f"trunk uri {value!r} is not a SIP URI with a host")
+        return value
 
 
 class Account(Strict):
@@ -337,6 +360,8 @@ class SwitchConfig(Strict):
     media: MediaSection = MediaSection()
     calls: CallsSection = CallsSection()
     accounts: list[Account] = []
+    # Carrier trunks by name; outbound calls use the first (or calls.outbound_trunk).
+    trunks: dict[str, Trunk] = {}
     # Dialled number -> target (``ivr:main``, ``queue:support``, ``agent:1001``).
     numbers: dict[str, str] = {}
     # IVR flows by name (what ``ivr:NAME`` targets lead to), checked by the IVR's own schema
@@ -384,6 +409,11 @@ class SwitchConfig(Strict):
     @property
     def parsed_listeners(self) -> list[Listener]:
         return [Listener.parse(item) for item in self.listeners]
+
+    def outbound(self) -> Trunk | None:
+        """The trunk outbound calls take, if any."""
+        name = self.calls.outbound_trunk or next(iter(self.trunks), None)
+        return self.trunks.get(name) if name is not None else None
 
     def account(self, username: str) -> Account | None:
         for account in self.accounts:
@@ -491,6 +521,10 @@ def reference_problems(config: SwitchConfig) -> list[str]:
                        " the agent")
     from .ivr.validate import config_problems as flow_problems
 
+    trunk = config.calls.outbound_trunk
+    if trunk is not None and trunk not in config.trunks:
+        out.append(f"calls.outbound_trunk: trunk {trunk!r} does not exist (trunks has: "
+                   f"{', '.join(sorted(config.trunks)) or 'none'})")
     out.extend(flow_problems(config.ivr, config.routing))  # lines start "ivr.NAME."
     out.extend(listener_clashes(config.listeners))
     return out

@@ -18,11 +18,12 @@ RFC 3261 §8.2 so the first problem found is the one reported:
 Call admission: an INVITE from a trusted trunk source (a carrier) to a configured number is
 accepted without a challenge, as carriers do not answer challenges; any other INVITE must
 pass digest auth (407). A call to an IVR flow or a queue is *admitted*: the decision carries
-its target and no response, and call control answers it. A call to an agent gets 480 until
-call delivery lands; a number that looks external (7+ digits, or a foreign host) is an
-outbound call, which agents may not place yet (403); anything else is 404. Unknown callers
-learn nothing about numbers: they get the same 407 whatever they dial. Without a media engine
-(``calls_enabled`` false) admitted calls get 503.
+its target and no response, and call control answers it. A call to an agent gets 480 (agents
+call each other through queues); a number that looks external (7+ digits) from an
+authenticated agent is an outbound call through the trunk (``outbound:NUMBER``), or 403 when
+no trunk is configured; a foreign host is 403 (we are not a proxy); anything else is 404.
+Unknown callers learn nothing about numbers: they get the same 407 whatever they dial.
+Without a media engine (``calls_enabled`` false) admitted calls get 503.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ _OPTIONS_HEADERS = (
 )
 _OUTBOUND_NUMBER = re.compile(r"^\+?[0-9]{7,}$")
 NOT_ENABLED_WARNING = '399 switchboard "calls to agents arrive with call delivery"'
-ANSWERED_TARGETS = ("ivr", "queue")  # what call control answers today
+ANSWERED_TARGETS = ("ivr", "queue", "outbound")  # what call control answers today
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,10 @@ class Policy:
             target = f"agent:{number}"
         if target is not None and self.serves_host(uri.host):
             return self._admit(request, number, target, peer, check.username)
+        if _OUTBOUND_NUMBER.match(number) and self.serves_host(uri.host) \
+                and self.config.outbound() is not None:
+            # Only here, after digest auth: an unauthenticated INVITE never reaches a trunk.
+            return self._admit(request, number, f"outbound:{number}", peer, check.username)
         if _OUTBOUND_NUMBER.match(number) or not self.serves_host(uri.host):
             return self._answer(request, 403, "Forbidden (outbound calls are not enabled)")
         return self._answer(request, 404)

@@ -49,6 +49,19 @@ def destinations(bindings: list[Binding], static_contact: str | None) -> list[De
     return out
 
 
+def trunk_destination(trunk_uri: str, number: str) -> Destination:
+    """``number`` at the carrier's trunk: ``sip:NUMBER@gw:port;transport=...``."""
+    uri = parse_uri(trunk_uri)
+    if not isinstance(uri, SipUri):
+        raise ValueError(f"trunk uri {trunk_uri!r} is not a SIP URI")
+    [place] = destinations([], trunk_uri)
+    host = f"[{uri.host}]" if ":" in uri.host else uri.host
+    port = f":{uri.port}" if uri.port else ""
+    params = "".join(f";{k}" + (f"={v}" if v is not None else "") for k, v in uri.params)
+    return Destination(f"{uri.scheme}:{_user_part(number)}@{host}{port}{params}", place.peer,
+                       "trunk")
+
+
 def mask_number(number: str, keep: int = 4) -> str:
     """``+15550100`` -> ``*****0100``: enough for an agent to confirm, not to dial."""
     if len(number) <= keep:
@@ -77,18 +90,21 @@ def _user_part(text: str) -> str:
 def agent_invite(destination: Destination, *, agent: str, domain: str, local: Listener,
                  shown: CallerShown, sdp: str, server: str,
                  call_id: str | None = None) -> Request:
-    """A complete INVITE to ``destination`` with our From tag, Call-ID, Via and Contact."""
+    """A complete INVITE to ``destination`` with our From tag, Call-ID, Via and Contact; To
+    is the agent's address of record (for a trunk: the dialled URI)."""
     host = f"[{local.host}]" if ":" in local.host else local.host
     transport = local.transport.upper()
     suffix = "" if local.transport == "udp" else f";transport={local.transport}"
     body = sdp.encode()
+    display = f'"{shown.display}" ' if shown.display else ""
+    to = destination.uri if destination.kind == "trunk" else f"sip:{agent}@{domain}"
     text = (
         f"INVITE {destination.uri} SIP/2.0\r\n"
         f"Via: SIP/2.0/{transport} {host}:{local.port};branch=z9hG4bK{secrets.token_hex(10)}"
         ";rport\r\n"
         "Max-Forwards: 70\r\n"
-        f"From: \"{shown.display}\" <sip:{shown.user}@{domain}>;tag={secrets.token_hex(6)}\r\n"
-        f"To: <sip:{agent}@{domain}>\r\n"
+        f"From: {display}<sip:{shown.user}@{domain}>;tag={secrets.token_hex(6)}\r\n"
+        f"To: <{to}>\r\n"
         f"Call-ID: {call_id or secrets.token_hex(12)}\r\n"
         "CSeq: 1 INVITE\r\n"
         f"Contact: <sip:switchboard@{host}:{local.port}{suffix}>\r\n"

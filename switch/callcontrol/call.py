@@ -9,6 +9,12 @@ no ng protocol: legs speak SIP, the media client speaks ng.
     ARRIVED --anchor--> ANCHORING --media ready--> ANSWERING --confirmed--> ACTIVE
         any --caller gone / hang up / media failed--> ENDING --media released--> ENDED
 
+An outbound call (an agent dialling a customer through the trunk, target ``outbound:NUMBER``)
+answers the caller only when the far end does, and passes its ringing and its refusal on:
+
+    ANCHORING --media ready--> DIALING --far answered--> ANSWERING
+    DIALING --far failed--> ENDING (the caller gets the far end's status)
+
 Events for the metrics layer (``CallStarted``, ``CallAnswered``, ``CallEnded``) are produced
 here, past tense, with the monotonic times the edge passes in.
 """
@@ -41,6 +47,26 @@ class RejectCaller:
 
 
 @dataclass(frozen=True, slots=True)
+class DialOut:
+    """Call ``number`` through the trunk, the far side of the caller's media offered."""
+
+    call_id: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class RingCaller:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangupFar:
+    """Stop dialling, or end the far end's call (the caller is gone)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class StartService:
     call_id: str
     target: str  # "ivr:main", "queue:support"
@@ -63,7 +89,7 @@ class ReleaseMedia:
 
 
 Command = (AnchorMedia | AnswerCaller | RejectCaller | StartService | StopService
-           | HangupCaller | ReleaseMedia)
+           | HangupCaller | ReleaseMedia | DialOut | RingCaller | HangupFar)
 
 # -- events for the bus -----------------------------------------------------------------------
 
@@ -110,6 +136,7 @@ class CallHeld:
 class CallState(Enum):
     ARRIVED = "arrived"
     ANCHORING = "anchoring"
+    DIALING = "dialing"
     ANSWERING = "answering"
     ACTIVE = "active"
     ENDING = "ending"
@@ -124,6 +151,10 @@ class CallInput(Enum):
     CALLER_GONE = "caller gone"
     HANG_UP = "hang up"
     RELEASED = "media released"
+    DIAL = "dial out"
+    FAR_RINGING = "far end ringing"
+    FAR_ANSWERED = "far end answered"
+    FAR_FAILED = "far end failed"
 
 
 S, In = CallState, CallInput
@@ -132,14 +163,19 @@ TRANSITIONS: dict[tuple[CallState, CallInput], CallState] = {
     (S.ANCHORING, In.MEDIA_READY): S.ANSWERING,
     (S.ANCHORING, In.MEDIA_FAILED): S.ENDING,
     (S.ANSWERING, In.CONFIRMED): S.ACTIVE,
+    (S.ANCHORING, In.DIAL): S.DIALING,
+    (S.DIALING, In.FAR_RINGING): S.DIALING,
+    (S.DIALING, In.FAR_ANSWERED): S.ANSWERING,
+    (S.DIALING, In.FAR_FAILED): S.ENDING,
     **{(state, In.CALLER_GONE): S.ENDING
-       for state in (S.ARRIVED, S.ANCHORING, S.ANSWERING, S.ACTIVE)},
+       for state in (S.ARRIVED, S.ANCHORING, S.DIALING, S.ANSWERING, S.ACTIVE)},
     **{(state, In.HANG_UP): S.ENDING
-       for state in (S.ARRIVED, S.ANCHORING, S.ANSWERING, S.ACTIVE)},
+       for state in (S.ARRIVED, S.ANCHORING, S.DIALING, S.ANSWERING, S.ACTIVE)},
     (S.ENDING, In.RELEASED): S.ENDED,
     # Late news for a call on its way out changes nothing.
     **{(S.ENDING, i): S.ENDING for i in (In.MEDIA_READY, In.MEDIA_FAILED, In.CONFIRMED,
-                                          In.CALLER_GONE, In.HANG_UP)},
+                                          In.CALLER_GONE, In.HANG_UP, In.FAR_RINGING,
+                                          In.FAR_ANSWERED, In.FAR_FAILED, In.DIAL)},
     **{(S.ENDED, i): S.ENDED for i in In},
 }
 
@@ -156,6 +192,8 @@ class Call:
         self.arrived_at = now
         self.answered_at: float | None = None
         self.end_reason = ""
+        self.answer_sdp = ""  # an outbound call's answer for the caller, until the far end's
+        self.dialled = target.startswith("outbound:")
         self.events: list[object] = [CallStarted(call_id, caller, number, target)]
 
     def _step(self, event: CallInput) -> CallState:
@@ -177,9 +215,36 @@ class Call:
         return [AnchorMedia(self.call_id, sdp)]
 
     def media_ready(self, answer_sdp: str) -> list[Command]:
+        if self.dialled:  # the caller is answered when the far end is: dial first
+            if self._step(CallInput.DIAL) is not CallState.ANCHORING:
+                return []
+            self.answer_sdp = answer_sdp
+            return [DialOut(self.call_id, self.target.split(":", 1)[1])]
         if self._step(CallInput.MEDIA_READY) is not CallState.ANCHORING:
             return []
         return [AnswerCaller(self.call_id, answer_sdp)]
+
+    def far_ringing(self) -> list[Command]:
+        if self._step(CallInput.FAR_RINGING) is not CallState.DIALING:
+            return []
+        return [RingCaller(self.call_id)]
+
+    def far_answered(self) -> list[Command]:
+        """The far end answered and its media is connected: now answer the caller."""
+        if self._step(CallInput.FAR_ANSWERED) is not CallState.DIALING:
+            return [HangupFar(self.call_id)]
+        return [AnswerCaller(self.call_id, self.answer_sdp)]
+
+    def far_failed(self, status: int | None, reason: str) -> list[Command]:
+        """The far end refused or could not be reached: the caller hears its status (busy
+        stays busy; no answer at all becomes 480; our own trouble 503)."""
+        if self._step(CallInput.FAR_FAILED) is not CallState.DIALING:
+            return []
+        self.end_reason = f"far end: {reason}"
+        code = status if status is not None and 400 <= status < 700 else 480
+        if code in (401, 407, 403):  # the trunk's business, not the caller's
+            code = 503
+        return [RejectCaller(self.call_id, code, reason), ReleaseMedia(self.call_id)]
 
     def media_failed(self, reason: str, now: float) -> list[Command]:
         if self._step(CallInput.MEDIA_FAILED) is not CallState.ANCHORING:
@@ -193,7 +258,7 @@ class Call:
             return []
         self.answered_at = now
         self.events.append(CallAnswered(self.call_id, round(now - self.arrived_at, 3)))
-        return [StartService(self.call_id, self.target)]
+        return [] if self.dialled else [StartService(self.call_id, self.target)]
 
     def caller_gone(self, reason: str, now: float) -> list[Command]:
         was = self._step(CallInput.CALLER_GONE)
@@ -219,8 +284,10 @@ class Call:
 
     def _teardown(self, was: CallState, *, hang_up_caller: bool) -> list[Command]:
         out: list[Command] = []
-        if was is CallState.ACTIVE:
+        if was is CallState.ACTIVE and not self.dialled:
             out.append(StopService(self.call_id))
+        if self.dialled and was in (CallState.DIALING, CallState.ANSWERING, CallState.ACTIVE):
+            out.append(HangupFar(self.call_id))
         if hang_up_caller:
             out.append(HangupCaller(self.call_id, self.end_reason))
         out.append(ReleaseMedia(self.call_id))

@@ -83,10 +83,10 @@ class CallPort(Protocol):
 
 
 class AgentMedia(Protocol):
-    async def offer_agent(self, call_id: str, caller_tag: str) -> str: ...
-    async def connect_agent(self, call_id: str, caller_tag: str, agent_sdp: str, *,
+    async def offer_far_side(self, call_id: str, caller_tag: str) -> str: ...
+    async def connect_far_side(self, call_id: str, caller_tag: str, agent_sdp: str, *,
                             lost_after: float | None = None) -> None: ...
-    async def disconnect_agent(self, call_id: str, caller_tag: str) -> None: ...
+    async def disconnect_far_side(self, call_id: str, caller_tag: str) -> None: ...
     async def play(self, call_id: str, caller_tag: str, path: Any, *,
                    loop: bool = False) -> float: ...
     async def stop(self, call_id: str, caller_tag: str) -> None: ...
@@ -347,7 +347,7 @@ class Delivery:
         call = queued.call
         try:
             async with call.media_lock:
-                sdp = await self.media.offer_agent(call.call_id, call.caller_tag)
+                sdp = await self.media.offer_far_side(call.call_id, call.caller_tag)
         except Exception as exc:
             log.warning("call %s: no media offer for agent %s: %s", call.call_id,
                         ring.agent_id, exc)
@@ -459,7 +459,7 @@ class Delivery:
                     await self.media.stop(call.call_id, call.caller_tag)
                 except Exception as exc:  # nothing was playing: fine
                     log.debug("call %s: stop music: %s", call.call_id, exc)
-                await self.media.connect_agent(call.call_id, call.caller_tag, leg.remote_sdp,
+                await self.media.connect_far_side(call.call_id, call.caller_tag, leg.remote_sdp,
                                                lost_after=self.agent_lost_after)
         except Exception as exc:
             log.warning("call %s: media not connected to agent %s: %s", call.call_id,
@@ -521,7 +521,7 @@ class Delivery:
         seconds = 0.0
         try:
             async with call.media_lock:
-                await self.media.disconnect_agent(call.call_id, call.caller_tag)
+                await self.media.disconnect_far_side(call.call_id, call.caller_tag)
                 if queued.stage is Stage.WAITING:
                     notice = await self.media.tts(RECONNECTING)
                     seconds = await self.media.play(call.call_id, call.caller_tag, notice)

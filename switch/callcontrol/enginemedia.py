@@ -82,7 +82,7 @@ class EngineMedia:
 
     # -- agents on the far side ---------------------------------------------------------------
 
-    async def offer_agent(self, call_id: str, caller_tag: str) -> str:
+    async def offer_far_side(self, call_id: str, caller_tag: str) -> str:
         """The SDP offer for an agent's phone: the far side's address, the caller's codecs
         as agreed with the caller (several agents may be rung with the same offer)."""
         agreed = _payload_types(self._answers[call_id][1])
@@ -90,7 +90,7 @@ class EngineMedia:
         return await self.client.offer(call_id, caller_tag, offer,
                                        to_tag=self._engine_tags[call_id])
 
-    async def connect_agent(self, call_id: str, caller_tag: str, agent_sdp: str, *,
+    async def connect_far_side(self, call_id: str, caller_tag: str, agent_sdp: str, *,
                             lost_after: float | None = None) -> None:
         """The agent answered with ``agent_sdp``: the far side is now its phone. With
         ``lost_after``, the engine reports ``media_lost`` for the agent after that many
@@ -99,11 +99,11 @@ class EngineMedia:
                                  media_timeout_ms=int(lost_after * 1000) if lost_after else None)
         self._agents[call_id] = agent_sdp
 
-    def is_agent_side(self, call_id: str, tag: str) -> bool:
+    def is_far_side(self, call_id: str, tag: str) -> bool:
         """Whether ``tag`` (in an engine event) is the far side of ``call_id``."""
         return self._engine_tags.get(call_id) == tag and call_id in self._agents
 
-    async def disconnect_agent(self, call_id: str, caller_tag: str) -> None:
+    async def disconnect_far_side(self, call_id: str, caller_tag: str) -> None:
         """The far side is the engine again (music, prompts): the agent was lost."""
         if self._agents.pop(call_id, None) is None:
             return

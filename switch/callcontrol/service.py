@@ -46,6 +46,13 @@ class MediaPort(Protocol):
     async def anchor_caller(self, call_id: str, caller_tag: str, sdp: str) -> str: ...
     async def update_caller(self, call_id: str, caller_tag: str, sdp: str) -> str: ...
     async def release(self, call_id: str) -> None: ...
+    async def offer_far_side(self, call_id: str, caller_tag: str) -> str: ...
+    async def connect_far_side(self, call_id: str, caller_tag: str, far_sdp: str, *,
+                               lost_after: float | None = None) -> None: ...
+
+
+# (the caller's call, the number, the SDP offer) -> the leg placed toward the trunk
+Dialer = Callable[["ActiveCall", str, str], OutboundLeg]
 
 
 class ServiceSession(Protocol):
@@ -69,6 +76,7 @@ class ActiveCall:
         self.call = call
         self.leg = leg
         self.session: ServiceSession | None = None
+        self.far: OutboundLeg | None = None  # an outbound call's leg toward the customer
         self.held = False
         # Media commands of one call run one after another: a release must not overtake the
         # anchoring it undoes (a CANCEL during set-up), or the engine keeps ports for nothing.
@@ -115,6 +123,9 @@ class CallService:
         self.draining = False
         # Events of legs we placed (agents' phones) go to whoever placed them (delivery).
         self.on_outbound: Callable[[v.LegEvent], None] | None = None
+        # How outbound calls (target ``outbound:NUMBER``) reach the trunk; None: no trunk.
+        self.dialer: Dialer | None = None
+        self._by_far: dict[str, ActiveCall] = {}
 
     # -- SIP in -------------------------------------------------------------------------------
 
@@ -171,7 +182,10 @@ class CallService:
     def _on_leg_event(self, event: v.LegEvent) -> None:
         active = self._by_leg.get(event.leg_id)
         if active is None:
-            if self.on_outbound is not None:
+            far = self._by_far.get(event.leg_id)
+            if far is not None:
+                self._on_far_event(far, event)
+            elif self.on_outbound is not None:
                 self.on_outbound(event)
             return
         now = self.clock()
@@ -223,6 +237,12 @@ class CallService:
                 active.leg.hangup(now, command.reason)
             elif isinstance(command, c.ReleaseMedia):
                 self._spawn(active, self._release(active))
+            elif isinstance(command, c.DialOut):
+                self._spawn(active, self._dial(active, command.number))
+            elif isinstance(command, c.RingCaller):
+                active.leg.ring(now)
+            elif isinstance(command, c.HangupFar) and active.far is not None:
+                active.far.hangup("caller hung up")
         for event in active.call.take_events():
             self.publish(event)
 
@@ -246,6 +266,53 @@ class CallService:
             self._after(active, active.call.media_failed(str(exc), self.clock()))
             return
         self._after(active, active.call.media_ready(answer))
+
+    # -- outbound calls -----------------------------------------------------------------------
+
+    async def _dial(self, active: ActiveCall, number: str) -> None:
+        try:
+            if self.dialer is None:
+                raise RuntimeError("no trunk for outbound calls")
+            async with active.media_lock:
+                sdp = await self.media.offer_far_side(active.call_id, active.caller_tag)
+            if active.call.state is not c.CallState.DIALING:
+                return  # the caller gave up meanwhile
+            far = self.dialer(active, number, sdp)
+        except Exception as exc:
+            log.warning("call %s: cannot dial %s: %s", active.call_id, number, exc)
+            self._after(active, active.call.far_failed(503, "Service Unavailable (trunk)"))
+            return
+        active.far = far
+        self._by_far[far.leg_id] = active
+        self.ua.flush_events()
+        self._arm()
+
+    def _on_far_event(self, active: ActiveCall, event: v.LegEvent) -> None:
+        now = self.clock()
+        if isinstance(event, v.LegRinging):
+            self._run(active, active.call.far_ringing())
+        elif isinstance(event, v.LegAnswered) and active.far is not None:
+            self._spawn(active, self._connect_far(active, active.far))
+        elif isinstance(event, v.LegEnded):
+            self._by_far.pop(event.leg_id, None)
+            if active.call.state is c.CallState.DIALING:
+                reason = {v.TRANSPORT: "far end unreachable"}.get(event.reason, event.reason)
+                self._run(active, active.call.far_failed(event.status, reason))
+            else:
+                self._run(active, active.call.hang_up(
+                    "far end hung up" if event.reason == v.BY_REMOTE else event.reason, now))
+
+    async def _connect_far(self, active: ActiveCall, far: OutboundLeg) -> None:
+        try:
+            async with active.media_lock:
+                await self.media.connect_far_side(active.call_id, active.caller_tag,
+                                                  far.remote_sdp)
+        except Exception as exc:
+            log.warning("call %s: far end's media refused: %s", active.call_id, exc)
+            far.hangup("media")
+            self._after(active, active.call.hang_up("far end's media refused", self.clock()))
+            return
+        self._after(active, active.call.far_answered())
 
     async def _update(self, active: ActiveCall, offer: str) -> None:
         try:
@@ -271,6 +338,8 @@ class CallService:
             self.publish(event)
         self.calls.pop(active.call_id, None)
         self._by_leg.pop(active.leg.leg_id, None)
+        if active.far is not None:
+            self._by_far.pop(active.far.leg_id, None)
 
     def _after(self, active: ActiveCall, commands: list[c.Command]) -> None:
         self._run(active, commands)
