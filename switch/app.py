@@ -425,12 +425,14 @@ class Node:
         delivery = getattr(self._call_stack, "delivery", None)
         return delivery.agents_view() if delivery is not None else []
 
-    def agent_command(self, agent_id: str, action: str, reason: str = "") -> dict[str, Any]:
-        """Log an agent in or out, or set it ready / not ready (ValueError: refused)."""
+    def agent_command(self, agent_id: str, action: str, reason: str = "",
+                      number: str | None = None) -> dict[str, Any]:
+        """Log an agent in or out, set it ready / not ready, or move its calls to a mobile
+        number and back (ValueError: refused)."""
         delivery = getattr(self._call_stack, "delivery", None)
         if delivery is None:
             raise ValueError("no routing: section, so there are no agents")
-        result: dict[str, Any] = delivery.agent_command(agent_id, action, reason)
+        result: dict[str, Any] = delivery.agent_command(agent_id, action, reason, number)
         return result
 
     def list_transactions(self) -> list[dict[str, Any]]:

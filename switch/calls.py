@@ -33,6 +33,7 @@ from .callcontrol.agentdial import (
     Destination,
     agent_invite,
     destinations,
+    mask_number,
     trunk_destination,
     via_of,
 )
@@ -124,6 +125,7 @@ class CallStack:
         assert self.media is not None
         self.delivery = Delivery(
             router_config, calls, self.media, destinations=self._destinations,
+            mobile_destination=self._mobile_destination,
             local_for=self._local_for, publish=self.node.bus.publish,
             domain=config.node.domain, server=f"switchboard/{self.node.version}",
             hold_music=self.hold_music, show_caller_number=config.calls.show_caller_number,
@@ -163,7 +165,14 @@ class CallStack:
                 if qualifier.is_reachable(aor, b.contact) is not False]
 
     def _live_contacts(self, agent: str) -> int:
-        return len(self._bindings(agent))
+        mobile = self.delivery is not None and agent in self.delivery.mobile
+        return len(self._bindings(agent)) + (1 if mobile else 0)
+
+    def _mobile_destination(self, number: str) -> Destination:
+        trunk = self.node.config.outbound()
+        if trunk is None:
+            raise ValueError("mobile login needs a trunk (trunks: in the config)")
+        return trunk_destination(trunk.uri, number)
 
     def _destinations(self, agent: str) -> list[Destination]:
         account = self.node.config.account(agent)
@@ -246,12 +255,16 @@ class CallStack:
         if calls is None or not isinstance(call_id, str):
             return
         kind = event.get("type")
+        tag = str(event.get("tag", event.get("source_tag", "")))
+        far = (self.media is not None and self.delivery is not None
+               and self.media.is_far_side(call_id, tag))
         if kind == "DTMF" and isinstance(event.get("digit"), str):
-            calls.digit(call_id, event["digit"])
+            if far and self.delivery is not None:
+                self.delivery.agent_digit(call_id, event["digit"])  # an agent's key
+            else:
+                calls.digit(call_id, event["digit"])
         elif kind == "media_lost":
-            tag = str(event.get("tag", ""))
-            if self.media is not None and self.delivery is not None \
-                    and self.media.is_far_side(call_id, tag):
+            if far and self.delivery is not None:
                 self.delivery.agent_lost(call_id, "media lost")
             else:
                 calls.hang_up(call_id, "media lost")
@@ -309,7 +322,7 @@ def log_call_event(event: object) -> None:
 
 
 Delivered = (dl.AgentOffered | dl.AgentRinging | dl.AgentAnswered | dl.AgentMissed
-             | dl.AgentLost
+             | dl.AgentLost | dl.AgentMobile
              | dl.CallAbandoned | dl.AgentCallEnded | rd.CallQueued | rd.OfferRevoked
              | rd.CallOverflowed | rd.CallRejected | rd.CallTimedOut | rd.AgentAutoPaused
              | rd.WrapUpEnded | rd.CallConnected)
@@ -329,6 +342,9 @@ def _log_delivery(event: object) -> None:
     elif isinstance(event, dl.AgentMissed):
         say("call %s missed by agent %s: %s (%s)", event.call_id, event.agent_id,
             event.outcome, event.status if event.status is not None else "no answer")
+    elif isinstance(event, dl.AgentMobile):
+        say("agent %s takes calls on %s (mobile login)", event.agent_id,
+            mask_number(event.number))
     elif isinstance(event, dl.AgentLost):
         say("call %s lost agent %s (%s) after %.1f s: back in the queue, first",
             event.call_id, event.agent_id, event.reason, event.talk_seconds)

@@ -51,7 +51,9 @@ def add_parser(sub: Any) -> None:
     actions.add_parser("agents", help="agents: state, calls, reachable phones")
     agent = actions.add_parser("agent", help="log an agent in or out, set it ready or not")
     agent.add_argument("agent_id", metavar="AGENT")
-    agent.add_argument("agent_action", choices=["login", "logout", "ready", "not-ready"])
+    agent.add_argument("agent_action", choices=["login", "logout", "ready", "not-ready",
+                                                "mobile", "phones"])
+    agent.add_argument("number", nargs="?", help="with mobile: the phone number calls go to")
     agent.add_argument("--reason", default="", help="why not ready (a reason code)")
     ctl.set_defaults(func=run)
 
@@ -99,8 +101,10 @@ def run(args: argparse.Namespace) -> int:
         method = "POST"
         path = (f"/ctl/agents/{urllib.parse.quote(args.agent_id, safe='')}/"
                 f"{args.agent_action.replace('-', '_')}")
-        if args.reason:
-            path += "?reason=" + urllib.parse.quote(args.reason, safe="")
+        query = {key: value for key, value in (("reason", args.reason),
+                                                ("number", args.number)) if value}
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
     if args.action == "unban":
         path = "/ctl/bans/" + urllib.parse.quote(args.source, safe="")
         if args.user is not None:
@@ -197,7 +201,8 @@ def _print_agents(body: list[dict[str, Any]]) -> None:
 
 def _print_agent(body: dict[str, Any]) -> None:
     reason = f" ({body['reason']})" if body.get("reason") else ""
-    print(f"agent {body['agent']}: {body['state']}{reason}")
+    mobile = f", calls to {body['mobile']}" if body.get("mobile") else ""
+    print(f"agent {body['agent']}: {body['state']}{reason}{mobile}")
 
 
 PRINTERS: dict[str, Callable[[Any], None]] = {

@@ -27,7 +27,8 @@ class ControlPort(Protocol):
     def reload(self) -> ReloadOutcome: ...
     async def media_statistics(self) -> dict[str, Any]: ...
     def list_agents(self) -> list[dict[str, Any]]: ...
-    def agent_command(self, agent_id: str, action: str, reason: str = "") -> dict[str, Any]: ...
+    def agent_command(self, agent_id: str, action: str, reason: str = "",
+                      number: str | None = None) -> dict[str, Any]: ...
 
 
 def control_router(port: ControlPort, allowed: Callable[[str], bool]) -> APIRouter:
@@ -68,10 +69,12 @@ def control_router(port: ControlPort, allowed: Callable[[str], bool]) -> APIRout
         return port.list_agents()
 
     @router.post("/agents/{agent_id}/{action}",
-                 summary="login, logout, ready or not_ready (with ?reason=)")
-    async def agent(agent_id: str, action: str, reason: str = "") -> JSONResponse:
+                 summary="login, logout, ready, not_ready (?reason=), mobile (?number=: "
+                         "calls go to that number through the trunk) or phones (back)")
+    async def agent(agent_id: str, action: str, reason: str = "",
+                    number: str | None = None) -> JSONResponse:
         try:
-            return JSONResponse(port.agent_command(agent_id, action, reason))
+            return JSONResponse(port.agent_command(agent_id, action, reason, number))
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=409)
 

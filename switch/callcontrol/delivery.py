@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ UNREACHABLE = frozenset({408, 480, 503})
 # §17.2.1), this long after our INVITE is taken for unreachable: the call moves on at once
 # instead of after Timer B (32 s) or the ring timeout.
 NO_RESPONSE = 1.0
+WHISPER = "A call from the queue. Press 1 to accept."
+MOBILE_NUMBER = re.compile(r"^\+?[0-9]{7,15}$")
 RECONNECTING = "We are sorry, your agent was disconnected. Please hold for the next agent."
 # What the caller hears before the node hangs up, by the router's reason.
 GOODBYES = {
@@ -87,6 +90,8 @@ class AgentMedia(Protocol):
     async def connect_far_side(self, call_id: str, caller_tag: str, agent_sdp: str, *,
                             lost_after: float | None = None) -> None: ...
     async def disconnect_far_side(self, call_id: str, caller_tag: str) -> None: ...
+    async def play_far_side(self, call_id: str, path: Any, *, loop: bool = False) -> float: ...
+    async def stop_far_side(self, call_id: str) -> None: ...
     async def play(self, call_id: str, caller_tag: str, path: Any, *,
                    loop: bool = False) -> float: ...
     async def stop(self, call_id: str, caller_tag: str) -> None: ...
@@ -139,6 +144,14 @@ class AgentAnswered:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentMobile:
+    """The agent takes its calls on a phone number through the trunk (mobile login)."""
+
+    agent_id: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
 class AgentLost:
     """The agent's phone went silent mid-call (its network dropped): the agent is released
     and the caller goes back to the queue, first, with its wait."""
@@ -178,6 +191,7 @@ class Stage(Enum):
 class RingStage(Enum):
     PREPARING = "preparing"  # the engine's offer for the agent is on its way
     RINGING = "ringing"
+    CONFIRMING = "confirming"  # a mobile answered: "press 1 to accept" until it does
     ANSWERED = "answered"
     ENDED = "ended"
 
@@ -196,6 +210,7 @@ class Ring:
     answered_at: float = 0.0
     revoked: bool = False
     ringing_told: bool = False
+    confirm: bool = False  # a mobile: the agent must press 1 (a voicemail never does)
     statuses: list[int | None] = field(default_factory=list)
 
 
@@ -213,6 +228,7 @@ class Queued:
 class Delivery:
     def __init__(self, router_config: Any, legs: LegPlacer, media: AgentMedia, *,
                  destinations: Callable[[str], list[Destination]],
+                 mobile_destination: Callable[[str], Destination] | None = None,
                  local_for: Callable[[Peer], Listener | None],
                  publish: Callable[[object], None], domain: str, server: str,
                  hold_music: Any, show_caller_number: bool = False,
@@ -221,6 +237,8 @@ class Delivery:
         self.legs = legs
         self.media = media
         self.destinations = destinations
+        self.mobile_destination = mobile_destination or _no_trunk
+        self.mobile: dict[str, str] = {}  # agent -> the number it takes calls on
         self.local_for = local_for
         self.publish = publish
         self.domain = domain
@@ -325,9 +343,10 @@ class Delivery:
         if queued is None or queued.stage is not Stage.WAITING:
             self.submit(rc.RejectOffer(offer.call_id, offer.agent_id))
             return
-        places = self.destinations(offer.agent_id)
+        places = self._places(offer.agent_id)
         now = self.clock()
-        ring = Ring(offer.call_id, offer.agent_id, offer.reservation_id, now)
+        ring = Ring(offer.call_id, offer.agent_id, offer.reservation_id, now,
+                    confirm=offer.agent_id in self.mobile)
         queued.rings[offer.reservation_id] = ring
         self.publish(AgentOffered(offer.call_id, offer.agent_id, offer.reservation_id,
                                   round(offer.expires_at - now, 3), offer.reason,
@@ -336,6 +355,12 @@ class Delivery:
             self._missed(queued, ring, "no-contact", None)
             return
         self._spawn(self._ring(queued, ring, places))
+
+    def _places(self, agent_id: str) -> list[Destination]:
+        number = self.mobile.get(agent_id)
+        if number is not None:
+            return [self.mobile_destination(number)]
+        return self.destinations(agent_id)
 
     def _explain(self, call_id: str) -> str:
         try:
@@ -397,15 +422,28 @@ class Delivery:
     def _revoked(self, revoked: rd.OfferRevoked) -> None:
         queued = self.calls.get(revoked.call_id)
         ring = queued.rings.get(revoked.reservation_id) if queued else None
-        if ring is not None and ring.stage in (RingStage.PREPARING, RingStage.RINGING):
+        if ring is not None and ring.stage in (RingStage.PREPARING, RingStage.RINGING,
+                                               RingStage.CONFIRMING):
             self._cancel(ring)
 
     def _cancel(self, ring: Ring) -> None:
         ring.revoked = True
         if ring.stage is RingStage.ANSWERED:
             return
+        if ring.stage is RingStage.CONFIRMING:  # the mobile never pressed 1
+            queued = self.calls.get(ring.call_id)
+            if queued is not None:
+                self._spawn(self._far_back_to_engine(queued))
         for leg in list(ring.legs.values()):
             leg.hangup("offer withdrawn")
+
+    async def _far_back_to_engine(self, queued: Queued) -> None:
+        call = queued.call
+        try:
+            async with call.media_lock:
+                await self.media.disconnect_far_side(call.call_id, call.caller_tag)
+        except Exception as exc:
+            log.warning("call %s: far side not returned to the engine: %s", call.call_id, exc)
 
     # -- the agents' legs ---------------------------------------------------------------------
 
@@ -428,8 +466,15 @@ class Delivery:
         elif isinstance(event, v.LegEnded):
             ended = ring.legs.pop(event.leg_id, None)
             self._by_leg.pop(event.leg_id, None)
-            if ended is not None and ended is ring.answered:
+            if ended is not None and ended is ring.answered \
+                    and ring.stage is RingStage.ANSWERED:
                 self._agent_gone(ring, event.reason)
+            elif ring.stage is RingStage.CONFIRMING:  # hung up without pressing 1
+                ring.stage = RingStage.RINGING
+                ring.statuses.append(603)
+                if not ring.legs and queued is not None and not ring.revoked:
+                    self._spawn(self._far_back_to_engine(queued))
+                    self._missed(queued, ring, "rejected", None)
             elif ring.stage in (RingStage.PREPARING, RingStage.RINGING):
                 ring.statuses.append(event.status)
                 if not ring.legs and queued is not None and not ring.revoked:
@@ -437,6 +482,9 @@ class Delivery:
         self.legs.flush()
 
     def _answered(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
+        if ring.confirm:
+            self._confirming(queued, ring, leg)
+            return
         now = self.clock()
         ring.stage, ring.answered, ring.answered_at = RingStage.ANSWERED, leg, now
         queued.stage, queued.agent = Stage.CONNECTED, ring
@@ -451,6 +499,51 @@ class Delivery:
         self.submit(rc.AcceptOffer(ring.call_id, ring.agent_id))
         self._spawn(self._bridge(queued, ring, leg))
 
+    # -- mobile agents: "press 1 to accept" -------------------------------------------------
+
+    def set_mobile(self, agent_id: str, number: str | None) -> None:
+        """Offers to ``agent_id`` go to ``number`` through the trunk (None: its phones)."""
+        if number is None:
+            self.mobile.pop(agent_id, None)
+        else:
+            self.mobile[agent_id] = number
+
+    def _confirming(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
+        """The mobile answered: it may be the agent or its voicemail. The agent hears
+        "press 1 to accept" (the caller keeps its music) until it presses 1 or the
+        reservation lapses."""
+        ring.stage, ring.answered, ring.answered_at = RingStage.CONFIRMING, leg, self.clock()
+        for other in [x for x in ring.legs.values() if x is not leg]:
+            other.hangup("answered elsewhere")
+        self._spawn(self._whisper(queued, ring, leg))
+
+    async def _whisper(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
+        call = queued.call
+        try:
+            async with call.media_lock:
+                await self.media.connect_far_side(call.call_id, call.caller_tag,
+                                                  leg.remote_sdp)
+                prompt = await self.media.tts(WHISPER)
+                if ring.stage is RingStage.CONFIRMING:
+                    await self.media.play_far_side(call.call_id, prompt, loop=True)
+        except Exception as exc:
+            log.warning("call %s: no whisper to agent %s: %s", call.call_id, ring.agent_id,
+                        exc)
+            leg.hangup("whisper failed")
+
+    def agent_digit(self, call_id: str, digit: str) -> None:
+        """A key pressed on the agent's side of the call (a mobile accepting with 1)."""
+        queued = self.calls.get(call_id)
+        ring = next((r for r in queued.rings.values() if r.stage is RingStage.CONFIRMING),
+                    None) if queued is not None else None
+        if queued is None or ring is None or ring.answered is None or digit != "1":
+            return
+        leg = ring.answered
+        ring.stage = RingStage.RINGING  # _answered takes it from here, as for a desk phone
+        ring.confirm = False
+        self._answered(queued, ring, leg)
+        self.legs.flush()
+
     async def _bridge(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
         call = queued.call
         try:
@@ -459,8 +552,12 @@ class Delivery:
                     await self.media.stop(call.call_id, call.caller_tag)
                 except Exception as exc:  # nothing was playing: fine
                     log.debug("call %s: stop music: %s", call.call_id, exc)
+                try:
+                    await self.media.stop_far_side(call.call_id)  # a mobile's whisper
+                except Exception as exc:
+                    log.debug("call %s: stop whisper: %s", call.call_id, exc)
                 await self.media.connect_far_side(call.call_id, call.caller_tag, leg.remote_sdp,
-                                               lost_after=self.agent_lost_after)
+                                                  lost_after=self.agent_lost_after)
         except Exception as exc:
             log.warning("call %s: media not connected to agent %s: %s", call.call_id,
                         ring.agent_id, exc)
@@ -478,9 +575,10 @@ class Delivery:
     def _agent_gone(self, ring: Ring, reason: str) -> None:
         """The agent's phone ended the call (BYE), or the node ended it after the caller."""
         ring.stage = RingStage.ENDED
-        queued = self.calls.pop(ring.call_id, None)
-        if queued is None or queued.stage is not Stage.CONNECTED:
+        queued = self.calls.get(ring.call_id)
+        if queued is None or queued.stage is not Stage.CONNECTED or queued.agent is not ring:
             return  # the caller hung up first: already counted
+        del self.calls[ring.call_id]
         queued.stage = Stage.ENDED
         self.publish(AgentCallEnded(ring.call_id, ring.agent_id, "agent",
                                     round(self.clock() - ring.answered_at, 3)))
@@ -566,27 +664,55 @@ class Delivery:
             out.append({"agent": agent_id, "state": str(view.state), "reason": view.reason,
                         "calls": view.calls, "offers": view.reservations,
                         "calls_today": view.calls_today, "missed": view.missed_offers,
-                        "phones": len(self.destinations(agent_id))})
+                        "phones": len(self.destinations(agent_id)),
+                        "mobile": self.mobile.get(agent_id)})
         return out
 
-    def agent_command(self, agent_id: str, action: str, reason: str = "") -> dict[str, Any]:
-        """``login``, ``logout``, ``ready`` or ``not_ready``; ValueError when refused."""
+    def agent_command(self, agent_id: str, action: str, reason: str = "",
+                      number: str | None = None) -> dict[str, Any]:
+        """``login``, ``logout``, ``ready``, ``not_ready``, ``mobile`` (take calls on
+        ``number`` through the trunk, logged in and ready) or ``phones`` (back to the agent's
+        phones); ValueError when refused."""
+        action = action.replace("-", "_")
+        if action in ("mobile", "phones"):
+            return self._mobile_command(agent_id, number if action == "mobile" else None)
         commands: dict[str, rc.Command] = {
             "login": rc.AgentLogin(agent_id, ready=True),
             "logout": rc.AgentLogout(agent_id),
             "ready": rc.AgentSetState(agent_id, "ready"),
             "not_ready": rc.AgentSetState(agent_id, "not_ready", reason or "busy"),
         }
-        command = commands.get(action.replace("-", "_"))
+        command = commands.get(action)
         if command is None:
             raise ValueError(f"unknown action {action!r}; expected one of "
-                             + ", ".join(commands))
+                             + ", ".join([*commands, "mobile", "phones"]))
         try:
             self.router.submit(command)
         except RoutingError as exc:
             raise ValueError(str(exc)) from None
         view = self.router.agent(agent_id)
         return {"agent": agent_id, "state": str(view.state), "reason": view.reason}
+
+    def _mobile_command(self, agent_id: str, number: str | None) -> dict[str, Any]:
+        state = self.agent_state(agent_id)
+        if state is None:
+            raise ValueError(f"unknown agent {agent_id!r}")
+        if number is not None:
+            if not MOBILE_NUMBER.match(number):
+                raise ValueError(f"{number!r} is not a phone number (+ and 7 to 15 digits)")
+            self.mobile_destination(number)  # raises without a trunk
+        self.set_mobile(agent_id, number)
+        if number is not None:
+            self.publish(AgentMobile(agent_id, number))
+            if state == "logged_out":
+                self.submit(rc.AgentLogin(agent_id, ready=True))
+            elif state == "unreachable":
+                self.agent_reachable(agent_id)
+        elif not self.destinations(agent_id) and state not in ("logged_out", "unreachable"):
+            self.submit(rc.EndpointLost(agent_id))  # no phone to go back to
+        view = self.router.agent(agent_id)
+        return {"agent": agent_id, "state": str(view.state), "reason": view.reason,
+                "mobile": self.mobile.get(agent_id)}
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -627,6 +753,10 @@ class QueueSession:
 
     def on_timer(self, now: float) -> None:
         pass
+
+
+def _no_trunk(number: str) -> Destination:
+    raise ValueError("mobile login needs a trunk (trunks: in the config)")
 
 
 def _outcome(statuses: list[int | None]) -> str:

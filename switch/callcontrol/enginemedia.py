@@ -99,9 +99,19 @@ class EngineMedia:
                                  media_timeout_ms=int(lost_after * 1000) if lost_after else None)
         self._agents[call_id] = agent_sdp
 
+    async def play_far_side(self, call_id: str, path: Path, *, loop: bool = False) -> float:
+        """Play to whoever is on the far side (a mobile agent's "press 1 to accept")."""
+        return await self.play(call_id, self._engine_tags[call_id], path, loop=loop)
+
+    async def stop_far_side(self, call_id: str) -> None:
+        await self.stop(call_id, self._engine_tags[call_id])
+
     def is_far_side(self, call_id: str, tag: str) -> bool:
         """Whether ``tag`` (in an engine event) is the far side of ``call_id``."""
         return self._engine_tags.get(call_id) == tag and call_id in self._agents
+
+    def far_tag(self, call_id: str) -> str | None:
+        return self._engine_tags.get(call_id)
 
     async def disconnect_far_side(self, call_id: str, caller_tag: str) -> None:
         """The far side is the engine again (music, prompts): the agent was lost."""
