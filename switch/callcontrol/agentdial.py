@@ -3,9 +3,18 @@
 An agent is reached at every registered contact of its account (desk phone, softphone,
 browser: forked in parallel, the first to answer wins) and at the account's static
 ``contact`` URI from the config (desk phones and gateways on fixed addresses; load tests).
-A registered contact is sent to where its REGISTER came from (its source address, and its
-connection for TCP/TLS/WS: RFC 5626 §5, RFC 7118 §5), which also crosses NAT; a static URI is
-sent to its own host, port and transport.
+
+Where a registered contact is sent (RFC 3261 §8.1.2 says: to the Contact URI):
+
+- a binding made over TCP/TLS/WS goes back on the connection it was registered on (RFC 5626
+  §5, RFC 7118 §5): a browser's contact (``...invalid``) cannot be reached any other way;
+- over UDP, to the Contact's address, unless the phone is behind NAT: its Contact names a
+  private address (RFC 1918, shared, link-local) other than where the REGISTER came from, or a
+  host name; then to the REGISTER's source (what Kamailio's nathelper calls fixing a NATed
+  contact). A phone may register a Contact elsewhere than itself (a registration service,
+  SIPp's registering process for its answering one) and is rung there.
+
+A static URI is sent to its own host, port and transport.
 
 The INVITE carries the caller as the agent may see it: the customer's number is masked
 unless the tenant's policy shows it (``calls.show_caller_number``), and the display name says
@@ -14,6 +23,7 @@ which queue the call comes from.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from dataclasses import dataclass
 
@@ -34,7 +44,7 @@ class Destination:
 
 def destinations(bindings: list[Binding], static_contact: str | None) -> list[Destination]:
     """Every place an agent can be rung, registered contacts first."""
-    out = [Destination(str(b.uri), b.peer, "registered") for b in bindings]
+    out = [Destination(str(b.uri), _binding_peer(b), "registered") for b in bindings]
     if static_contact is not None:
         uri = parse_uri(static_contact)
         if isinstance(uri, SipUri):
@@ -60,6 +70,24 @@ def trunk_destination(trunk_uri: str, number: str) -> Destination:
     params = "".join(f";{k}" + (f"={v}" if v is not None else "") for k, v in uri.params)
     return Destination(f"{uri.scheme}:{_user_part(number)}@{host}{port}{params}", place.peer,
                        "trunk")
+
+
+def _binding_peer(binding: Binding) -> Peer:
+    source = binding.peer
+    if source.is_stream:
+        return source
+    host = binding.uri.host.strip("[]")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return source  # a host name: the source is where the phone surely is
+    natted = not address.is_global and not address.is_loopback and host != source.host
+    if natted or address.is_unspecified:
+        return source
+    transport = (binding.uri.transport or "udp").lower()
+    if transport != "udp":
+        return source
+    return Peer("udp", host, binding.uri.port or DEFAULT_PORTS["udp"])
 
 
 def mask_number(number: str, keep: int = 4) -> str:
