@@ -83,13 +83,14 @@ class CallPort(Protocol):
     def media_lock(self) -> asyncio.Lock: ...
 
     def hang_up(self, reason: str) -> None: ...
+    def reoffer(self, sdp: str | None) -> None: ...
 
 
 class AgentMedia(Protocol):
     async def offer_far_side(self, call_id: str, caller_tag: str) -> str: ...
     async def connect_far_side(self, call_id: str, caller_tag: str, agent_sdp: str, *,
-                            lost_after: float | None = None) -> None: ...
-    async def disconnect_far_side(self, call_id: str, caller_tag: str) -> None: ...
+                               lost_after: float | None = None) -> str | None: ...
+    async def disconnect_far_side(self, call_id: str, caller_tag: str) -> str | None: ...
     async def play_far_side(self, call_id: str, path: Any, *, loop: bool = False) -> float: ...
     async def stop_far_side(self, call_id: str) -> None: ...
     async def play(self, call_id: str, caller_tag: str, path: Any, *,
@@ -211,6 +212,7 @@ class Ring:
     revoked: bool = False
     ringing_told: bool = False
     confirm: bool = False  # a mobile: the agent must press 1 (a voicemail never does)
+    whispered: bool = False  # the engine played "press 1 to accept" to it
     statuses: list[int | None] = field(default_factory=list)
 
 
@@ -441,7 +443,8 @@ class Delivery:
         call = queued.call
         try:
             async with call.media_lock:
-                await self.media.disconnect_far_side(call.call_id, call.caller_tag)
+                call.reoffer(await self.media.disconnect_far_side(call.call_id,
+                                                                  call.caller_tag))
         except Exception as exc:
             log.warning("call %s: far side not returned to the engine: %s", call.call_id, exc)
 
@@ -521,11 +524,12 @@ class Delivery:
         call = queued.call
         try:
             async with call.media_lock:
-                await self.media.connect_far_side(call.call_id, call.caller_tag,
-                                                  leg.remote_sdp)
+                call.reoffer(await self.media.connect_far_side(call.call_id, call.caller_tag,
+                                                               leg.remote_sdp))
                 prompt = await self.media.tts(WHISPER)
                 if ring.stage is RingStage.CONFIRMING:
                     await self.media.play_far_side(call.call_id, prompt, loop=True)
+                    ring.whispered = True
         except Exception as exc:
             log.warning("call %s: no whisper to agent %s: %s", call.call_id, ring.agent_id,
                         exc)
@@ -552,12 +556,14 @@ class Delivery:
                     await self.media.stop(call.call_id, call.caller_tag)
                 except Exception as exc:  # nothing was playing: fine
                     log.debug("call %s: stop music: %s", call.call_id, exc)
-                try:
-                    await self.media.stop_far_side(call.call_id)  # a mobile's whisper
-                except Exception as exc:
-                    log.debug("call %s: stop whisper: %s", call.call_id, exc)
-                await self.media.connect_far_side(call.call_id, call.caller_tag, leg.remote_sdp,
-                                                  lost_after=self.agent_lost_after)
+                if ring.whispered:
+                    try:
+                        await self.media.stop_far_side(call.call_id)  # "press 1 to accept"
+                    except Exception as exc:
+                        log.debug("call %s: stop whisper: %s", call.call_id, exc)
+                call.reoffer(await self.media.connect_far_side(
+                    call.call_id, call.caller_tag, leg.remote_sdp,
+                    lost_after=self.agent_lost_after))
         except Exception as exc:
             log.warning("call %s: media not connected to agent %s: %s", call.call_id,
                         ring.agent_id, exc)
@@ -619,7 +625,8 @@ class Delivery:
         seconds = 0.0
         try:
             async with call.media_lock:
-                await self.media.disconnect_far_side(call.call_id, call.caller_tag)
+                call.reoffer(await self.media.disconnect_far_side(call.call_id,
+                                                                  call.caller_tag))
                 if queued.stage is Stage.WAITING:
                     notice = await self.media.tts(RECONNECTING)
                     seconds = await self.media.play(call.call_id, call.caller_tag, notice)

@@ -91,13 +91,28 @@ class EngineMedia:
                                        to_tag=self._engine_tags[call_id])
 
     async def connect_far_side(self, call_id: str, caller_tag: str, agent_sdp: str, *,
-                            lost_after: float | None = None) -> None:
+                               lost_after: float | None = None) -> str | None:
         """The agent answered with ``agent_sdp``: the far side is now its phone. With
         ``lost_after``, the engine reports ``media_lost`` for the agent after that many
-        seconds of silence (the builtin engine; rtpengine uses its own timeout)."""
-        await self.client.answer(call_id, caller_tag, self._engine_tags[call_id], agent_sdp,
-                                 media_timeout_ms=int(lost_after * 1000) if lost_after else None)
+        seconds of silence (the builtin engine; rtpengine uses its own timeout). Returns a new
+        SDP for the caller when the engine moved the caller's side (rtpengine may give it a
+        new port): the caller must be re-offered it (re-INVITE); None when nothing changed
+        (the builtin engine never moves it)."""
+        answer = await self.client.answer(
+            call_id, caller_tag, self._engine_tags[call_id], agent_sdp,
+            media_timeout_ms=int(lost_after * 1000) if lost_after else None)
         self._agents[call_id] = agent_sdp
+        return self._changed(call_id, answer)
+
+    def _changed(self, call_id: str, answer: str) -> str | None:
+        """``answer`` (for the caller) with its origin version raised when it differs from
+        what the caller has (RFC 3264 §8); None when it does not."""
+        version, previous = self._answers.get(call_id, (1, ""))
+        if _media_lines(answer) == _media_lines(previous):
+            return None
+        version += 1
+        self._answers[call_id] = (version, _without_origin(answer))
+        return _ORIGIN_VERSION.sub(rf"\g<1>{version}\g<2>", answer, count=1)
 
     async def play_far_side(self, call_id: str, path: Path, *, loop: bool = False) -> float:
         """Play to whoever is on the far side (a mobile agent's "press 1 to accept")."""
@@ -113,14 +128,16 @@ class EngineMedia:
     def far_tag(self, call_id: str) -> str | None:
         return self._engine_tags.get(call_id)
 
-    async def disconnect_far_side(self, call_id: str, caller_tag: str) -> None:
-        """The far side is the engine again (music, prompts): the agent was lost."""
+    async def disconnect_far_side(self, call_id: str, caller_tag: str) -> str | None:
+        """The far side is the engine again (music, prompts): the agent was lost. Returns a
+        new SDP for the caller when its side moved (see :meth:`connect_far_side`)."""
         if self._agents.pop(call_id, None) is None:
-            return
+            return None
         tag = self._engine_tags[call_id]
         version = self._answers.get(call_id, (1, ""))[0]
         offer = await self.client.offer(call_id, caller_tag, self._offers[call_id], to_tag=tag)
-        await self.client.answer(call_id, caller_tag, tag, sink_answer(offer, version))
+        answer = await self.client.answer(call_id, caller_tag, tag, sink_answer(offer, version))
+        return self._changed(call_id, answer)
 
     # -- what the IVR runner plays ------------------------------------------------------------
 
@@ -159,6 +176,11 @@ def _payload_types(sdp: str) -> set[int]:
         if line.startswith("m=audio "):
             return {int(pt) for pt in line.split()[3:] if pt.isdigit()}
     return set()
+
+
+def _media_lines(sdp: str) -> list[str]:
+    """Where the caller sends and what: connection and media lines (address, port, codecs)."""
+    return [line.strip() for line in sdp.splitlines() if line[:2] in ("c=", "m=")]
 
 
 def _without_origin(sdp: str) -> str:

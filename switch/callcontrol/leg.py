@@ -166,6 +166,7 @@ class InboundLeg:
         self._rseq = secrets.randbelow(2**20) + 1
         self._pending_offer: Request | None = None  # their re-INVITE/UPDATE we must answer
         self._refresh: _Refresh | None = None
+        self._reoffer_pending = False
         self._answered_refresh: _Refresh | None = None
         self._bye_key: str | None = None
         self._ended_event_sent = False
@@ -336,6 +337,10 @@ class InboundLeg:
         elif response.status in (408, 481) or response.status >= 500:
             # §10: a failed refresh ends the session (a 491 glare is retried next deadline)
             self.hangup(now, v.SESSION_EXPIRED)
+            return
+        if self._reoffer_pending:  # a newer SDP waited for this transaction to finish
+            self._reoffer_pending = False
+            self.reoffer(self.local_sdp, now)
 
     def on_timeout(self, key: str, now: float) -> None:
         if key == self._bye_key:
@@ -459,6 +464,21 @@ class InboundLeg:
         except (ProtocolError, OSError):
             self._bye_key = None
             self.state = LegState.ENDED
+
+    def reoffer(self, sdp: str, now: float) -> None:
+        """Our side of the media moved (the engine gave the caller a new address): offer it
+        in a re-INVITE (RFC 3261 §14.1). The caller's answer is not needed: its own address
+        does not change. A refresh already in flight carries the old SDP; this one follows."""
+        self.local_sdp = sdp
+        if self.state is not LegState.CONFIRMED or self.dialog is None:
+            return
+        if self._refresh is not None:
+            self._reoffer_pending = True
+            return
+        request = self.dialog.create_request(
+            "INVITE", via=self.settings.via, body=sdp.encode(), content_type=SDP,
+            extra=[("Supported", SUPPORTED)])
+        self._refresh = _Refresh(request, self.host.send_owned(self, request, self.peer))
 
     def _send_refresh(self) -> None:
         assert self.dialog is not None

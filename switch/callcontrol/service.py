@@ -48,7 +48,7 @@ class MediaPort(Protocol):
     async def release(self, call_id: str) -> None: ...
     async def offer_far_side(self, call_id: str, caller_tag: str) -> str: ...
     async def connect_far_side(self, call_id: str, caller_tag: str, far_sdp: str, *,
-                               lost_after: float | None = None) -> None: ...
+                               lost_after: float | None = None) -> str | None: ...
 
 
 # (the caller's call, the number, the SDP offer) -> the leg placed toward the trunk
@@ -100,6 +100,12 @@ class ActiveCall:
 
     def hang_up(self, reason: str) -> None:
         self.service.hang_up(self.call_id, reason)
+
+    def reoffer(self, sdp: str | None) -> None:
+        """The engine moved the caller's side of the media: tell the caller (re-INVITE)."""
+        if sdp is not None:
+            self.leg.reoffer(sdp, self.service.clock())
+            self.service.flush()
 
     def publish(self, event: object) -> None:
         self.service.publish(event)
@@ -305,8 +311,10 @@ class CallService:
     async def _connect_far(self, active: ActiveCall, far: OutboundLeg) -> None:
         try:
             async with active.media_lock:
-                await self.media.connect_far_side(active.call_id, active.caller_tag,
-                                                  far.remote_sdp)
+                changed = await self.media.connect_far_side(active.call_id, active.caller_tag,
+                                                            far.remote_sdp)
+            if changed is not None:  # not answered yet: the 200 carries it
+                active.call.answer_sdp = changed
         except Exception as exc:
             log.warning("call %s: far end's media refused: %s", active.call_id, exc)
             far.hangup("media")

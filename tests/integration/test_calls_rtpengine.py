@@ -57,3 +57,4 @@ def test_ivr_call_through_rtpengine(start_node: Callable[..., RunningNode],
     lines = call_lines(node)
     assert any(line.endswith("digit 2 (rfc4733)") for line in lines), lines
     assert any(line.endswith("queued in sales (music on hold)") for line in lines), lines
+

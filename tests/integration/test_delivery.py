@@ -53,8 +53,14 @@ def _received_tone(directory: Path, seconds: float = 1.5) -> tuple[float, float]
 
 def test_caller_and_agent_hear_each_other_through_the_queue(
         start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
-    require("baresip", "baresip-core")
     node = start_node(config=delivery_config(agents=2))
+    two_way_audio_through_the_queue(node, tmp_path)
+
+
+def two_way_audio_through_the_queue(node: RunningNode, tmp_path: Path) -> None:
+    """A baresip agent (1001, 880 Hz) registers and answers; a baresip caller (440 Hz) dials
+    the queue: each must hear the other's tone; the agent sees the number masked."""
+    require("baresip", "baresip-core")
     host, port = node.addr("udp")
     agent_rec, caller_rec = tmp_path / "agent-rec", tmp_path / "caller-rec"
     agent_rec.mkdir()
@@ -69,7 +75,8 @@ def test_caller_and_agent_hear_each_other_through_the_queue(
         assert wait_for(lambda: "agent 1001 logged in (ready)" in node.stderr(), timeout=5)
         with Baresip(tmp_path / "caller", ["<sip:+15550199@127.0.0.1>;regint=0"],
                      tone=CALLER_HZ, extra_modules=("sndfile.so",),
-                     extra_config=(*sound, f"snd_path {caller_rec}")) as caller:
+                     extra_config=(*sound, f"snd_path {caller_rec}"),
+                     extra_args=("-s",)) as caller:
             assert caller.dial(f"sip:200@{host}:{port}")["ok"]
             assert caller.wait_event({"CALL_ESTABLISHED"}, timeout=10)
             agent.wait_event({"CALL_ESTABLISHED"}, timeout=10)
