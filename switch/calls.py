@@ -322,7 +322,7 @@ def log_call_event(event: object) -> None:
 
 
 Delivered = (dl.AgentOffered | dl.AgentRinging | dl.AgentAnswered | dl.AgentMissed
-             | dl.AgentLost | dl.AgentMobile
+             | dl.AgentLost | dl.AgentMobile | dl.AgentHeld
              | dl.CallAbandoned | dl.AgentCallEnded | rd.CallQueued | rd.OfferRevoked
              | rd.CallOverflowed | rd.CallRejected | rd.CallTimedOut | rd.AgentAutoPaused
              | rd.WrapUpEnded | rd.CallConnected)
@@ -342,6 +342,9 @@ def _log_delivery(event: object) -> None:
     elif isinstance(event, dl.AgentMissed):
         say("call %s missed by agent %s: %s (%s)", event.call_id, event.agent_id,
             event.outcome, event.status if event.status is not None else "no answer")
+    elif isinstance(event, dl.AgentHeld):
+        say("call %s %s by agent %s", event.call_id,
+            "on hold (music)" if event.held else "resumed", event.agent_id)
     elif isinstance(event, dl.AgentMobile):
         say("agent %s takes calls on %s (mobile login)", event.agent_id,
             mask_number(event.number))

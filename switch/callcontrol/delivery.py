@@ -145,6 +145,15 @@ class AgentAnswered:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentHeld:
+    """The agent put the caller on hold (``held``: the caller hears music) or resumed."""
+
+    call_id: str
+    agent_id: str
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AgentMobile:
     """The agent takes its calls on a phone number through the trunk (mobile login)."""
 
@@ -213,6 +222,8 @@ class Ring:
     ringing_told: bool = False
     confirm: bool = False  # a mobile: the agent must press 1 (a voicemail never does)
     whispered: bool = False  # the engine played "press 1 to accept" to it
+    held: bool = False  # the agent put the caller on hold
+    holds: int = 0  # re-offers answered (our SDP's origin version follows)
     statuses: list[int | None] = field(default_factory=list)
 
 
@@ -459,6 +470,10 @@ class Delivery:
             if not ring.ringing_told and not ring.revoked:
                 ring.ringing_told = True
                 self.publish(AgentRinging(ring.call_id, ring.agent_id))
+        elif isinstance(event, v.DigitReceived):  # SIP INFO from the agent's phone
+            self.agent_digit(ring.call_id, event.digit)
+        elif isinstance(event, v.LegUpdateOffered):
+            self._agent_offer(ring, ring.legs[event.leg_id], event)
         elif isinstance(event, v.LegAnswered):
             leg = ring.legs[event.leg_id]
             if queued is None or ring.revoked or queued.stage is not Stage.WAITING \
@@ -501,6 +516,32 @@ class Delivery:
                                    round(now - queued.enqueued_at, 3)))
         self.submit(rc.AcceptOffer(ring.call_id, ring.agent_id))
         self._spawn(self._bridge(queued, ring, leg))
+
+    # -- hold and resume by the agent ---------------------------------------------------------
+
+    def _agent_offer(self, ring: Ring, leg: OutboundLeg, offer: v.LegUpdateOffered) -> None:
+        """The agent's phone holds (sendonly, inactive) or resumes: answer it in kind; the
+        caller hears music on hold meanwhile."""
+        ring.holds += 1
+        leg.answer_update(mirrored(leg.local_sdp, offer.sdp, ring.holds + 1))
+        queued = self.calls.get(ring.call_id)
+        if queued is None or queued.agent is not ring or offer.held == ring.held:
+            return
+        ring.held = offer.held
+        self.publish(AgentHeld(ring.call_id, ring.agent_id, offer.held))
+        self._spawn(self._hold_music(queued, offer.held))
+
+    async def _hold_music(self, queued: Queued, on: bool) -> None:
+        call = queued.call
+        try:
+            async with call.media_lock:
+                if on:
+                    await self.media.play(call.call_id, call.caller_tag, self.hold_music,
+                                          loop=True)
+                else:
+                    await self.media.stop(call.call_id, call.caller_tag)
+        except Exception as exc:
+            log.warning("call %s: hold music %s: %s", call.call_id, "on" if on else "off", exc)
 
     # -- mobile agents: "press 1 to accept" -------------------------------------------------
 
@@ -760,6 +801,25 @@ class QueueSession:
 
     def on_timer(self, now: float) -> None:
         pass
+
+
+_DIRECTION = re.compile(r"(?m)^a=(sendrecv|sendonly|recvonly|inactive)\r?$")
+_MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
+_VERSION = re.compile(r"(?m)^(o=\S+ \S+ )\d+( )")
+
+
+def mirrored(ours: str, theirs: str, version: int) -> str:
+    """Our SDP again as the answer to ``theirs`` (RFC 3264 §6.1, §8.4): the direction
+    mirrored (their sendonly, a hold, gets our recvonly; inactive stays inactive; c=0.0.0.0
+    is the old way to say inactive) and the origin's version set to ``version``."""
+    found = _DIRECTION.findall(theirs)
+    held_old_way = re.search(r"(?m)^c=IN IP4 0\.0\.0\.0\r?$", theirs) is not None
+    direction = "inactive" if held_old_way else _MIRROR.get(found[-1] if found else "",
+                                                            "sendrecv")
+    lines = [line for line in ours.replace("\r\n", "\n").split("\n")
+             if line and not _DIRECTION.match(line)]
+    lines.append(f"a={direction}")
+    return _VERSION.sub(rf"\g<1>{version}\g<2>", "\r\n".join(lines) + "\r\n", count=1)
 
 
 def _no_trunk(number: str) -> Destination:

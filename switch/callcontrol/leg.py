@@ -433,26 +433,14 @@ class InboundLeg:
         self.host.emit(v.LegUpdateOffered(self.leg_id, sdp, _is_hold(sdp)))
 
     def _on_info(self, request: Request) -> None:
-        content_type = (request.content_type or "").lower()
-        body = request.body.decode("utf-8", "replace")
-        if content_type not in ("application/dtmf-relay", "application/dtmf"):
-            self.host.sip.respond(request, self._response(
-                415, request=request, extra=[("Accept", "application/dtmf-relay")]))
-            return
-        if content_type == "application/dtmf":
-            digit = body.strip()[:1]
-            duration = 100
-        else:
-            signal = _DTMF_RELAY.search(body)
-            digit = signal.group(1) if signal else ""
-            length = _DTMF_DURATION.search(body)
-            duration = int(length.group(1)) if length else 100
-        if not digit or digit.upper() not in "0123456789ABCD*#":
-            self.host.sip.respond(request, self._response(
-                400, "Bad Request (no DTMF signal in the body)", request=request))
+        digit, duration, refusal = info_digit(request)
+        if refusal is not None:
+            status, reason, extra = refusal
+            self.host.sip.respond(request, self._response(status, reason, request=request,
+                                                          extra=extra))
             return
         self.host.sip.respond(request, self._response(200, request=request))
-        self.host.emit(v.DigitReceived(self.leg_id, digit.upper(), duration))
+        self.host.emit(v.DigitReceived(self.leg_id, digit, duration))
 
     def _send_bye(self, reason: str) -> None:
         assert self.dialog is not None
@@ -528,6 +516,32 @@ def _sdp_of(message: Request) -> str:
     if content_type != SDP:
         return ""
     return message.body.decode("utf-8", "replace")
+
+
+Refusal = tuple[int, str | None, list[tuple[str, str]]]
+
+
+def info_digit(request: Request) -> tuple[str, int, Refusal | None]:
+    """The DTMF key of a SIP INFO (RFC 2976; ``application/dtmf-relay`` as JsSIP and most
+    phones send it, or ``application/dtmf``): (digit, duration ms, None), or the refusal."""
+    content_type = (request.content_type or "").lower()
+    body = request.body.decode("utf-8", "replace")
+    if content_type not in ("application/dtmf-relay", "application/dtmf"):
+        return "", 0, (415, None, [("Accept", "application/dtmf-relay")])
+    if content_type == "application/dtmf":
+        digit, duration = body.strip()[:1], 100
+    else:
+        signal = _DTMF_RELAY.search(body)
+        digit = signal.group(1) if signal else ""
+        length = _DTMF_DURATION.search(body)
+        duration = int(length.group(1)) if length else 100
+    if not digit or digit.upper() not in "0123456789ABCD*#":
+        return "", 0, (400, "Bad Request (no DTMF signal in the body)", [])
+    return digit.upper(), duration, None
+
+
+def is_hold(sdp: str) -> bool:
+    return _is_hold(sdp)
 
 
 def _is_hold(sdp: str) -> bool:

@@ -31,7 +31,9 @@ from ..sip.errors import ParseError, ProtocolError
 from ..sip.message import Request, Response, make_response
 from ..sip.transaction import make_cancel
 from . import vocabulary as v
-from .leg import SipPort
+from .leg import SipPort, info_digit, is_hold
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
 
 
 class OutboundHost(Protocol):
@@ -97,6 +99,9 @@ class OutboundLeg:
         self._cancel_wanted = False
         self._bye_key: str | None = None
         self._ended_sent = False
+        self._pending_offer: Request | None = None
+        # What we offered the phone (the INVITE's SDP), answered again on hold and resume.
+        self.local_sdp = invite.body.decode("utf-8", "replace") if invite.body else ""
 
     @property
     def ended(self) -> bool:
@@ -174,12 +179,63 @@ class OutboundLeg:
             self._ended(v.TRANSPORT, 408)
 
     def on_request(self, request: Request, peer: Peer, now: float) -> None:
-        """A request inside our dialog: BYE ends it; anything else is answered elsewhere."""
-        if request.method == "BYE" and self.dialog is not None:
-            self.dialog.receive_request(request)
+        """A request inside our dialog (RFC 3261 §12.2.2): BYE ends it; a re-INVITE or
+        UPDATE with an offer (the agent holds or resumes) is told to the owner, who answers
+        with :meth:`answer_update`; INFO carries DTMF; OPTIONS and a refresh without an offer
+        are answered at once; other methods get 405."""
+        if self.dialog is None or self.state is OutState.ENDED:
+            self.host.sip.respond(request, _answer(request, 481))
+            return
+        status = self.dialog.receive_request(request)
+        if status is not None:
+            self.host.sip.respond(request, _answer(request, status))
+            return
+        method = request.method
+        if method == "BYE":
             self.host.sip.respond(request, _answer(request, 200))
             if self._step(OutInput.BYE) is not OutState.ENDING:
                 self._ended(v.BY_REMOTE, None)
+        elif method in ("INVITE", "UPDATE"):
+            sdp = _sdp(request)
+            if self._pending_offer is not None:  # §14.2: one offer at a time
+                self.host.sip.respond(request, _answer(request, 500, extra=[
+                    ("Retry-After", "1")]))
+            elif not sdp:  # a session refresh: the session as it is
+                body = self.local_sdp if method == "INVITE" else ""
+                self.host.sip.respond(request, self._reply(request, 200, body))
+            else:
+                self._pending_offer = request
+                self.host.emit(v.LegUpdateOffered(self.leg_id, sdp, is_hold(sdp)))
+        elif method == "INFO":
+            digit, duration, refusal = info_digit(request)
+            if refusal is not None:
+                code, reason, extra = refusal
+                self.host.sip.respond(request, _answer(request, code, reason, extra))
+                return
+            self.host.sip.respond(request, _answer(request, 200))
+            self.host.emit(v.DigitReceived(self.leg_id, digit, duration))
+        elif method == "OPTIONS":
+            self.host.sip.respond(request, _answer(request, 200, extra=[("Allow", ALLOW)]))
+        else:
+            self.host.sip.respond(request, _answer(request, 405, extra=[("Allow", ALLOW)]))
+
+    def answer_update(self, sdp: str) -> None:
+        """Answer the agent's re-INVITE or UPDATE offer with ``sdp``."""
+        request, self._pending_offer = self._pending_offer, None
+        if request is None:
+            return
+        self.local_sdp = sdp
+        self.host.sip.respond(request, self._reply(request, 200, sdp))
+
+    def on_ack(self, ack: Request) -> None:
+        """The ACK of our 2xx to a re-INVITE: nothing more to do (the session is as we
+        answered)."""
+
+    def _reply(self, request: Request, status: int, sdp: str) -> Response:
+        extra = [("Contact", self.invite.headers.get("Contact") or "")]
+        if sdp:
+            extra.append(("Content-Type", "application/sdp"))
+        return make_response(request, status, body=sdp.encode(), extra=extra)
 
     # -- the parts ----------------------------------------------------------------------------
 
@@ -224,11 +280,12 @@ class OutboundLeg:
             self.host.emit(v.LegEnded(self.leg_id, reason, status))
 
 
-def _answer(request: Request, status: int) -> Response:
-    return make_response(request, status)
+def _answer(request: Request, status: int, reason: str | None = None,
+            extra: list[tuple[str, str]] | None = None) -> Response:
+    return make_response(request, status, reason, extra=extra)
 
 
-def _sdp(response: Response) -> str:
-    if response.body and (response.content_type or "").lower() == "application/sdp":
-        return response.body.decode("utf-8", "replace")
+def _sdp(message: Request | Response) -> str:
+    if message.body and (message.content_type or "").lower() == "application/sdp":
+        return message.body.decode("utf-8", "replace")
     return ""

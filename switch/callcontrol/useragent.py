@@ -145,14 +145,18 @@ class UserAgent:
                 leg.on_request(request, event.peer, now)
                 return True
             out = self._by_local.get((request.call_id, to_tag))
-            if out is None or request.method != "BYE":
-                return False  # the policy answers 481 (§12.2.2), or 405 for the rest
+            if out is None:
+                return False  # the policy answers 481 (§12.2.2)
             out.on_request(request, event.peer, now)
             return True
         if isinstance(event, sip.AckReceived):
             leg = self._by_dialog.get(DialogId.for_incoming(event.request))
             if leg is None:
-                return False
+                out = self._by_local.get((event.request.call_id, event.request.to.tag or ""))
+                if out is None:
+                    return False
+                out.on_ack(event.request)
+                return True
             leg.on_ack(event.request, now)
             return True
         if isinstance(event, sip.CancelReceived | sip.AckTimedOut):

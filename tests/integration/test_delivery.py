@@ -321,3 +321,21 @@ def test_operators_see_agents_and_set_their_state(
     assert refused.returncode == 1 and "409" in refused.stderr, refused.stderr
     unknown = ctl(node, "agent", "4242", "ready")
     assert unknown.returncode == 1 and "4242" in unknown.stderr, unknown.stderr
+
+
+def test_the_agent_holds_and_resumes_the_caller(start_node: Callable[..., RunningNode],
+                                                 tmp_path: Path) -> None:
+    with SippAgent(SCENARIOS / "agent_hold.xml", tmp_path / "agent", "-trace_msg") as agent:
+        node = start_node(config=delivery_config(agents=1, contacts={"1001": agent.contact}))
+        result = queue_call(node, tmp_path, max_wait_ms=20_000, media=True)
+        assert result.returncode == 0, (result.stdout[-1500:], agent.errors())
+        [call_id] = call_ids(node)
+        assert wait_for(lambda: any(s.startswith("ended: ") for s in steps_of(node, call_id)),
+                        timeout=5)
+        assert wait_for(lambda: _sipp_successes(agent.directory) == 1, timeout=5), \
+            agent.errors()
+    steps = steps_of(node, call_id)
+    wanted = ["connected to agent 1001", "on hold (music) by agent 1001",
+              "resumed by agent 1001", "with agent 1001 ended by agent"]
+    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
+    assert -1 not in found and found == sorted(found), (wanted, found, steps)
