@@ -62,6 +62,7 @@ from .media.supervisor import EngineSupervisor
 from .media.tts import TtsCache
 from .registrar.locations import Binding, ContactRegistered
 from .sip.address import Listener, Peer
+from .sip.uri import SipUri, parse_uri
 from .transport.base import source_address
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ class CallStack:
         self.delivery = Delivery(
             router_config, calls, self.media, destinations=self._destinations,
             mobile_destination=self._mobile_destination,
+            resolve_transfer=self._transfer_target,
             local_for=self._local_for, publish=self.node.bus.publish,
             domain=config.node.domain, server=f"switchboard/{self.node.version}",
             hold_music=self.hold_music, show_caller_number=config.calls.show_caller_number,
@@ -167,6 +169,27 @@ class CallStack:
     def _live_contacts(self, agent: str) -> int:
         mobile = self.delivery is not None and agent in self.delivery.mobile
         return len(self._bindings(agent)) + (1 if mobile else 0)
+
+    def _transfer_target(self, refer_to: str) -> tuple[str, str] | None:
+        """A Refer-To (``<sip:201@domain>``) as (kind, name): what its number leads to
+        (``queue``, ``ivr``, ``agent``), or ``number`` for a customer's number."""
+        text = refer_to.strip()
+        if "<" in text:
+            text = text[text.index("<") + 1:text.index(">")] if ">" in text else text[1:]
+        try:
+            uri = parse_uri(text.split("?", 1)[0])
+        except Exception:
+            return None
+        user = getattr(uri, "user", None)
+        if not isinstance(uri, SipUri) or not user:
+            return None
+        target = self.node.config.numbers.get(user)
+        if target is not None:
+            kind, _, name = target.partition(":")
+            return kind, name
+        if self.node.config.account(user) is not None:
+            return "agent", user
+        return ("number", user) if user.lstrip("+").isdigit() else None
 
     def _mobile_destination(self, number: str) -> Destination:
         trunk = self.node.config.outbound()
@@ -322,7 +345,8 @@ def log_call_event(event: object) -> None:
 
 
 Delivered = (dl.AgentOffered | dl.AgentRinging | dl.AgentAnswered | dl.AgentMissed
-             | dl.AgentLost | dl.AgentMobile | dl.AgentHeld
+             | dl.AgentLost | dl.AgentMobile | dl.AgentHeld | dl.CallTransferred
+             | dl.TransferFailed
              | dl.CallAbandoned | dl.AgentCallEnded | rd.CallQueued | rd.OfferRevoked
              | rd.CallOverflowed | rd.CallRejected | rd.CallTimedOut | rd.AgentAutoPaused
              | rd.WrapUpEnded | rd.CallConnected)
@@ -342,6 +366,12 @@ def _log_delivery(event: object) -> None:
     elif isinstance(event, dl.AgentMissed):
         say("call %s missed by agent %s: %s (%s)", event.call_id, event.agent_id,
             event.outcome, event.status if event.status is not None else "no answer")
+    elif isinstance(event, dl.CallTransferred):
+        say("call %s transferred by agent %s to %s", event.call_id, event.agent_id,
+            event.target)
+    elif isinstance(event, dl.TransferFailed):
+        say("call %s transfer by agent %s to %s refused: %s", event.call_id, event.agent_id,
+            event.refer_to, event.reason)
     elif isinstance(event, dl.AgentHeld):
         say("call %s %s by agent %s", event.call_id,
             "on hold (music)" if event.held else "resumed", event.agent_id)

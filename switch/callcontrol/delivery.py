@@ -61,6 +61,7 @@ UNREACHABLE = frozenset({408, 480, 503})
 NO_RESPONSE = 1.0
 WHISPER = "A call from the queue. Press 1 to accept."
 MOBILE_NUMBER = re.compile(r"^\+?[0-9]{7,15}$")
+TRANSFERRING = "Please hold while we transfer your call."
 RECONNECTING = "We are sorry, your agent was disconnected. Please hold for the next agent."
 # What the caller hears before the node hangs up, by the router's reason.
 GOODBYES = {
@@ -142,6 +143,23 @@ class AgentAnswered:
     agent_id: str
     ring_seconds: float
     waited_seconds: float  # the caller's time in the queue
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred:
+    """The agent handed its caller on (``target``: "queue:sales")."""
+
+    call_id: str
+    agent_id: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFailed:
+    call_id: str
+    agent_id: str
+    refer_to: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +260,7 @@ class Delivery:
     def __init__(self, router_config: Any, legs: LegPlacer, media: AgentMedia, *,
                  destinations: Callable[[str], list[Destination]],
                  mobile_destination: Callable[[str], Destination] | None = None,
+                 resolve_transfer: Callable[[str], tuple[str, str] | None] = lambda uri: None,
                  local_for: Callable[[Peer], Listener | None],
                  publish: Callable[[object], None], domain: str, server: str,
                  hold_music: Any, show_caller_number: bool = False,
@@ -251,6 +270,7 @@ class Delivery:
         self.media = media
         self.destinations = destinations
         self.mobile_destination = mobile_destination or _no_trunk
+        self.resolve_transfer = resolve_transfer
         self.mobile: dict[str, str] = {}  # agent -> the number it takes calls on
         self.local_for = local_for
         self.publish = publish
@@ -474,6 +494,8 @@ class Delivery:
             self.agent_digit(ring.call_id, event.digit)
         elif isinstance(event, v.LegUpdateOffered):
             self._agent_offer(ring, ring.legs[event.leg_id], event)
+        elif isinstance(event, v.LegReferred):
+            self._referred(ring, ring.legs[event.leg_id], event.refer_to)
         elif isinstance(event, v.LegAnswered):
             leg = ring.legs[event.leg_id]
             if queued is None or ring.revoked or queued.stage is not Stage.WAITING \
@@ -642,25 +664,65 @@ class Delivery:
         queued = self.calls.get(call_id)
         if queued is None or queued.stage is not Stage.CONNECTED or queued.agent is None:
             return
-        ring, now = queued.agent, self.clock()
+        ring = queued.agent
+        talk = round(self.clock() - ring.answered_at, 3)
+        waited = self._release_agent(queued, "agent lost")
+        self.publish(AgentLost(call_id, ring.agent_id, reason, talk))
+        self.agent_unreachable(ring.agent_id)
+        self._requeue(queued, queued.queue, waited, RECONNECTING)
+
+    def _release_agent(self, queued: Queued, why: str) -> float:
+        """End the agent's part of a connected call (BYE, ``EndCall``: wrap-up); the caller
+        waits again. Returns the wait the caller had before that agent answered."""
+        ring = queued.agent
+        assert ring is not None
         waited = max(0.0, ring.answered_at - queued.enqueued_at)
         leg, ring.answered = ring.answered, None
         ring.stage = RingStage.ENDED
         if leg is not None:
             self._by_leg.pop(leg.leg_id, None)
-            leg.hangup("agent lost")  # a BYE, should the phone still hear us
+            leg.hangup(why)  # a BYE, should the phone still hear us
         queued.stage, queued.agent = Stage.WAITING, None
         queued.rings.clear()
-        queued.enqueued_at = now - waited
-        self.publish(AgentLost(call_id, ring.agent_id, reason, round(now - ring.answered_at, 3)))
-        self.submit(rc.EndCall(call_id))
-        self.agent_unreachable(ring.agent_id)
-        self._spawn(self._back_to_queue(queued))
-        self.submit(rc.EnqueueCall(call_id, queued.queue, tier=queued.tier,
+        self.submit(rc.EndCall(queued.call.call_id))
+        return waited
+
+    def _requeue(self, queued: Queued, queue: str, waited: float, notice: str) -> None:
+        """The caller waits (again) in ``queue``, first, with ``waited`` seconds behind it."""
+        queued.queue = queue
+        queued.enqueued_at = self.clock() - waited
+        self._spawn(self._back_to_queue(queued, notice))
+        self.submit(rc.EnqueueCall(queued.call.call_id, queue, tier=queued.tier,
                                    caller_id=queued.call.caller, waited=waited, ahead=True))
         self.legs.flush()
 
-    async def _back_to_queue(self, queued: Queued) -> None:
+    # -- transfers ----------------------------------------------------------------------------
+
+    def _referred(self, ring: Ring, leg: OutboundLeg, refer_to: str) -> None:
+        """The agent transfers its caller (blind, REFER): to a queue's number, the caller
+        waits there first in line; anything else is refused in the NOTIFY and the call goes
+        on."""
+        queued = self.calls.get(ring.call_id)
+        if queued is None or queued.agent is not ring:
+            leg.notify_refer(481, "Call Does Not Exist")
+            return
+        target = self.resolve_transfer(refer_to)
+        if target is None:
+            leg.notify_refer(404, "Not Found")
+            self.publish(TransferFailed(ring.call_id, ring.agent_id, refer_to, "unknown target"))
+            return
+        kind, name = target
+        if kind != "queue":
+            leg.notify_refer(488, "Not Acceptable Here")
+            self.publish(TransferFailed(ring.call_id, ring.agent_id, refer_to,
+                                        f"transfers to {kind} are not supported"))
+            return
+        leg.notify_refer(200, "OK")
+        self.publish(CallTransferred(ring.call_id, ring.agent_id, f"queue:{name}"))
+        self._release_agent(queued, "transferred")
+        self._requeue(queued, name, 0.0, TRANSFERRING)
+
+    async def _back_to_queue(self, queued: Queued, notice: str) -> None:
         """The far side is the engine again: a short notice, then music until an agent."""
         call = queued.call
         seconds = 0.0
@@ -669,8 +731,8 @@ class Delivery:
                 call.reoffer(await self.media.disconnect_far_side(call.call_id,
                                                                   call.caller_tag))
                 if queued.stage is Stage.WAITING:
-                    notice = await self.media.tts(RECONNECTING)
-                    seconds = await self.media.play(call.call_id, call.caller_tag, notice)
+                    prompt = await self.media.tts(notice)
+                    seconds = await self.media.play(call.call_id, call.caller_tag, prompt)
         except Exception as exc:
             log.warning("call %s: back to the queue without the notice: %s", call.call_id, exc)
         await asyncio.sleep(seconds)

@@ -33,7 +33,7 @@ from ..sip.transaction import make_cancel
 from . import vocabulary as v
 from .leg import SipPort, info_digit, is_hold
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REFER"
 
 
 class OutboundHost(Protocol):
@@ -100,6 +100,7 @@ class OutboundLeg:
         self._bye_key: str | None = None
         self._ended_sent = False
         self._pending_offer: Request | None = None
+        self._refer_open = False
         # What we offered the phone (the INVITE's SDP), answered again on hold and resume.
         self.local_sdp = invite.body.decode("utf-8", "replace") if invite.body else ""
 
@@ -216,6 +217,8 @@ class OutboundLeg:
             self.host.emit(v.DigitReceived(self.leg_id, digit, duration))
         elif method == "OPTIONS":
             self.host.sip.respond(request, _answer(request, 200, extra=[("Allow", ALLOW)]))
+        elif method == "REFER":
+            self._on_refer(request)
         else:
             self.host.sip.respond(request, _answer(request, 405, extra=[("Allow", ALLOW)]))
 
@@ -226,6 +229,34 @@ class OutboundLeg:
             return
         self.local_sdp = sdp
         self.host.sip.respond(request, self._reply(request, 200, sdp))
+
+    def _on_refer(self, request: Request) -> None:
+        """RFC 3515: one REFER at a time, answered 202; its outcome follows in NOTIFYs."""
+        targets = request.headers.getall("Refer-To")
+        if len(targets) != 1:  # §2.4.1: exactly one Refer-To
+            self.host.sip.respond(request, _answer(request, 400, "Bad Request (one Refer-To)"))
+            return
+        if self._refer_open:
+            self.host.sip.respond(request, _answer(request, 491))
+            return
+        self._refer_open = True
+        self.host.sip.respond(request, _answer(request, 202, extra=[
+            ("Contact", self.invite.headers.get("Contact") or "")]))
+        self.host.emit(v.LegReferred(self.leg_id, targets[0].strip()))
+
+    def notify_refer(self, status: int, reason: str, *, final: bool = True) -> None:
+        """Tell the phone how its transfer went (§2.4.4: a message/sipfrag status line; the
+        last NOTIFY terminates the implicit subscription)."""
+        if self.dialog is None or self.state not in (OutState.CONFIRMED, OutState.ENDING):
+            return
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        body = f"SIP/2.0 {status} {reason}\r\n".encode()
+        notify = self.dialog.create_request(
+            "NOTIFY", via=self.via, body=body, content_type="message/sipfrag;version=2.0",
+            extra=[("Event", "refer"), ("Subscription-State", state)])
+        self.host.send_owned(self, notify, self.peer)
+        if final:
+            self._refer_open = False
 
     def on_ack(self, ack: Request) -> None:
         """The ACK of our 2xx to a re-INVITE: nothing more to do (the session is as we

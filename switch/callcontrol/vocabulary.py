@@ -61,6 +61,15 @@ class LegUpdateOffered:
 
 
 @dataclass(frozen=True, slots=True)
+class LegReferred:
+    """The phone asks us to transfer its call (REFER, RFC 3515) to ``refer_to`` (a URI);
+    tell it how that went with ``OutboundLeg.notify_refer``."""
+
+    leg_id: str
+    refer_to: str
+
+
+@dataclass(frozen=True, slots=True)
 class DigitReceived:
     """A DTMF digit signalled in SIP (INFO, RFC 2976 with application/dtmf-relay)."""
 
@@ -77,4 +86,4 @@ class LegEnded:
 
 
 LegEvent = (LegOffered | LegRinging | LegAnswered | LegConfirmed | LegUpdateOffered
-            | DigitReceived | LegEnded)
+            | DigitReceived | LegReferred | LegEnded)

@@ -339,3 +339,71 @@ def test_the_agent_holds_and_resumes_the_caller(start_node: Callable[..., Runnin
               "resumed by agent 1001", "with agent 1001 ended by agent"]
     found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
     assert -1 not in found and found == sorted(found), (wanted, found, steps)
+
+
+def _two_queues(contacts: dict[str, str]) -> dict[str, object]:
+    """support (200: agent 1001) and sales (201: agent 1002)."""
+    data = delivery_config(agents=2, contacts=contacts)
+    routing = data["routing"]
+    routing["skills"] = ["support", "sales"]
+    routing["agents"][1]["skills"] = {"sales": 5}
+    routing["queues"].append({"id": "sales", "expression": "sales >= 1"})
+    data["numbers"] = {"200": "queue:support", "201": "queue:sales"}
+    return data
+
+
+def test_an_agent_transfers_the_caller_to_another_queue(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    with SippAgent(SCENARIOS / "agent_transfer.xml", tmp_path / "first", "-trace_msg", "-m", "1",
+                   "-set", "refer_to", "201") as first, \
+            SippAgent(KIT / "agent_answer.xml", tmp_path / "sales",
+                      "-set", "answer_delay", "200", "-set", "talk_time", "1000") as sales:
+        node = start_node(config=_two_queues({"1001": first.contact, "1002": sales.contact}))
+        result = queue_call(node, tmp_path, max_wait_ms=20_000, media=True)
+        assert result.returncode == 0, (result.stdout[-1500:], first.errors(), sales.errors())
+        [call_id] = call_ids(node)
+        assert wait_for(lambda: any(s.startswith("ended: ") for s in steps_of(node, call_id)),
+                        timeout=5)
+        assert wait_for(lambda: _sipp_successes(first.directory) == 1, timeout=5), \
+            first.errors()
+    notify = _messages_of(first.directory)  # complete once SIPp has stopped
+    assert "SIP/2.0 200 OK" in _notify_block(notify), notify[-2000:]
+    steps = steps_of(node, call_id)
+    wanted = ["connected to agent 1001 from support",
+              "transferred by agent 1001 to queue:sales", "offered to agent 1002",
+              "connected to agent 1002 from sales", "with agent 1002 ended by agent",
+              "ended: agent hung up"]
+    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
+    assert -1 not in found and found == sorted(found), (wanted, found, steps)
+    assert sum(s.startswith("started: ") for s in steps) == 1, steps
+
+
+def test_a_transfer_to_nowhere_is_refused_and_the_call_goes_on(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    with SippAgent(SCENARIOS / "agent_transfer.xml", tmp_path / "first", "-trace_msg", "-m", "1",
+                   "-set", "refer_to", "nobody") as first:
+        node = start_node(config=delivery_config(agents=1, contacts={"1001": first.contact}))
+        result = queue_call(node, tmp_path, max_wait_ms=4_000, media=True)
+        assert result.returncode == 0, (result.stdout[-1500:], first.errors())
+        [call_id] = call_ids(node)
+        assert wait_for(lambda: any(s.startswith("ended: ") for s in steps_of(node, call_id)),
+                        timeout=5)
+        assert wait_for(lambda: _sipp_successes(first.directory) == 1, timeout=5), \
+            first.errors()
+    notify = _messages_of(first.directory)
+    assert "SIP/2.0 404 Not Found" in _notify_block(notify), notify[-2000:]
+    steps = steps_of(node, call_id)
+    assert any(s.startswith("transfer by agent 1001 to <sip:nobody@") for s in steps), steps
+    assert any(s.startswith("with agent 1001 ended by caller") for s in steps), steps
+
+
+def _messages_of(directory: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in directory.glob("*_messages.log"))
+
+
+def _notify_block(messages: str) -> str:
+    """The NOTIFY SIPp received, up to the next message of its trace (its sipfrag body
+    is the only ``SIP/2.0 NNN`` line in it)."""
+    start = messages.index("NOTIFY sip:")
+    end = messages.find("-----", start)
+    return messages[start:end if end > 0 else None]
