@@ -432,6 +432,12 @@ class Node:
         delivery = getattr(self._call_stack, "delivery", None)
         if delivery is None:
             raise ValueError("no routing: section, so there are no agents")
+        if action == "dial":
+            if not number:
+                raise ValueError("dial needs a number (?number=+15550123)")
+            call_id = self._call_stack.clicktodial.dial(agent_id, number)
+            return {"agent": agent_id, "state": delivery.agent_state(agent_id), "reason": "",
+                    "call": call_id}
         result: dict[str, Any] = delivery.agent_command(agent_id, action, reason, number)
         return result
 

@@ -27,6 +27,7 @@ from routing import decisions as rd
 from routing.config import load_config as load_routing
 
 from .callcontrol import call as c
+from .callcontrol import clicktodial as ctd
 from .callcontrol import delivery as dl
 from .callcontrol.agentdial import (
     CallerShown,
@@ -37,12 +38,14 @@ from .callcontrol.agentdial import (
     trunk_destination,
     via_of,
 )
+from .callcontrol.clicktodial import ClickToDial
 from .callcontrol.delivery import Delivery, QueueSession
 from .callcontrol.enginemedia import EngineMedia
 from .callcontrol.holdmusic import ensure_beep, ensure_hold_music
 from .callcontrol.outbound import OutboundLeg
 from .callcontrol.presence import Presence
 from .callcontrol.service import ActiveCall, CallService, ServiceSession
+from .callcontrol.vocabulary import LegEvent
 from .config import parse_hostport
 from .ivr import commands as ivr
 from .ivr.runner import (
@@ -84,6 +87,7 @@ class CallStack:
         self.media: EngineMedia | None = None
         self.delivery: Delivery | None = None
         self.presence: Presence | None = None
+        self.clicktodial: ClickToDial | None = None
         section = node.config.media
         # Absolute: the engine process resolves relative paths against its own folder.
         self.folder = (Path(node.config.node.data_dir) / "media").resolve()
@@ -133,7 +137,13 @@ class CallStack:
             hold_music=self.hold_music, show_caller_number=config.calls.show_caller_number,
             unreachable_retry=config.calls.unreachable_retry,
             agent_lost_after=config.calls.agent_media_timeout, clock=calls.clock)
-        calls.on_outbound = self.delivery.on_leg_event
+        self.clicktodial = ClickToDial(
+            calls, self.media, self.delivery, destinations=self._destinations,
+            customer_destination=self._mobile_destination, local_for=self._local_for,
+            caller_id=self._company_number, publish=self.node.bus.publish,
+            domain=config.node.domain, server=f"switchboard/{self.node.version}",
+            clock=calls.clock)
+        calls.on_outbound = self._outbound_event
         static = {a.username for a in config.accounts if a.contact}
         self.presence = Presence(self.delivery, {a.id for a in router_config.agents},
                                  auto_ready=config.calls.auto_ready, static=static,
@@ -159,6 +169,17 @@ class CallStack:
                               server=f"switchboard/{self.node.version}")
         assert self.node.calls is not None
         return self.node.calls.place(invite, place.peer, via=via_of(invite))
+
+    def _outbound_event(self, event: LegEvent) -> None:
+        """A leg we placed: a queue call's agent, or a click-to-dial call's."""
+        if self.delivery is not None and self.delivery.on_leg_event(event):
+            return
+        if self.clicktodial is not None:
+            self.clicktodial.on_leg_event(event)
+
+    def _company_number(self) -> str:
+        trunk = self.node.config.outbound()
+        return trunk.caller_id if trunk is not None else "anonymous"
 
     def _bindings(self, agent: str) -> list[Binding]:
         aor = self.node.registrar.aor_for(agent)
@@ -346,7 +367,8 @@ def log_call_event(event: object) -> None:
 
 Delivered = (dl.AgentOffered | dl.AgentRinging | dl.AgentAnswered | dl.AgentMissed
              | dl.AgentLost | dl.AgentMobile | dl.AgentHeld | dl.CallTransferred
-             | dl.TransferFailed
+             | dl.TransferFailed | ctd.OutboundStarted | ctd.OutboundConnected
+             | ctd.OutboundEnded
              | dl.CallAbandoned | dl.AgentCallEnded | rd.CallQueued | rd.OfferRevoked
              | rd.CallOverflowed | rd.CallRejected | rd.CallTimedOut | rd.AgentAutoPaused
              | rd.WrapUpEnded | rd.CallConnected)
@@ -366,6 +388,15 @@ def _log_delivery(event: object) -> None:
     elif isinstance(event, dl.AgentMissed):
         say("call %s missed by agent %s: %s (%s)", event.call_id, event.agent_id,
             event.outcome, event.status if event.status is not None else "no answer")
+    elif isinstance(event, ctd.OutboundStarted):
+        say("call %s dialled by agent %s to %s (ringing the agent)", event.call_id,
+            event.agent_id, event.number)
+    elif isinstance(event, ctd.OutboundConnected):
+        say("call %s connected agent %s with the customer in %.1f s", event.call_id,
+            event.agent_id, event.setup_seconds)
+    elif isinstance(event, ctd.OutboundEnded):
+        say("call %s by agent %s ended: %s (%.1f s)", event.call_id, event.agent_id,
+            event.reason, event.talk_seconds)
     elif isinstance(event, dl.CallTransferred):
         say("call %s transferred by agent %s to %s", event.call_id, event.agent_id,
             event.target)

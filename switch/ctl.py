@@ -52,8 +52,9 @@ def add_parser(sub: Any) -> None:
     agent = actions.add_parser("agent", help="log an agent in or out, set it ready or not")
     agent.add_argument("agent_id", metavar="AGENT")
     agent.add_argument("agent_action", choices=["login", "logout", "ready", "not-ready",
-                                                "mobile", "phones"])
-    agent.add_argument("number", nargs="?", help="with mobile: the phone number calls go to")
+                                                "mobile", "phones", "dial"])
+    agent.add_argument("number", nargs="?", help="with mobile: the phone number calls go to;"
+                                                 " with dial: the customer's number")
     agent.add_argument("--reason", default="", help="why not ready (a reason code)")
     ctl.set_defaults(func=run)
 
@@ -202,7 +203,8 @@ def _print_agents(body: list[dict[str, Any]]) -> None:
 def _print_agent(body: dict[str, Any]) -> None:
     reason = f" ({body['reason']})" if body.get("reason") else ""
     mobile = f", calls to {body['mobile']}" if body.get("mobile") else ""
-    print(f"agent {body['agent']}: {body['state']}{reason}{mobile}")
+    call = f", call {body['call']} (ringing the agent first)" if body.get("call") else ""
+    print(f"agent {body['agent']}: {body['state']}{reason}{mobile}{call}")
 
 
 PRINTERS: dict[str, Callable[[Any], None]] = {

@@ -70,7 +70,8 @@ def control_router(port: ControlPort, allowed: Callable[[str], bool]) -> APIRout
 
     @router.post("/agents/{agent_id}/{action}",
                  summary="login, logout, ready, not_ready (?reason=), mobile (?number=: "
-                         "calls go to that number through the trunk) or phones (back)")
+                         "calls go to that number through the trunk), phones (back), or "
+                         "dial (?number=: ring the agent, then call the customer)")
     async def agent(agent_id: str, action: str, reason: str = "",
                     number: str | None = None) -> JSONResponse:
         try:

@@ -481,10 +481,11 @@ class Delivery:
 
     # -- the agents' legs ---------------------------------------------------------------------
 
-    def on_leg_event(self, event: v.LegEvent) -> None:
+    def on_leg_event(self, event: v.LegEvent) -> bool:
+        """An event of a leg we placed; False when the leg is not one of ours."""
         ring = self._by_leg.get(event.leg_id)
         if ring is None:
-            return
+            return False
         queued = self.calls.get(ring.call_id)
         if isinstance(event, v.LegRinging):
             if not ring.ringing_told and not ring.revoked:
@@ -501,7 +502,7 @@ class Delivery:
             if queued is None or ring.revoked or queued.stage is not Stage.WAITING \
                     or ring.stage is not RingStage.RINGING:
                 leg.hangup("answered elsewhere")
-                return
+                return True
             self._answered(queued, ring, leg)
         elif isinstance(event, v.LegEnded):
             ended = ring.legs.pop(event.leg_id, None)
@@ -520,6 +521,7 @@ class Delivery:
                 if not ring.legs and queued is not None and not ring.revoked:
                     self._missed(queued, ring, _outcome(ring.statuses), _status(ring.statuses))
         self.legs.flush()
+        return True
 
     def _answered(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
         if ring.confirm:

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import wave
 from pathlib import Path
 
 from ..media.client import MediaClient
-from ..media.ivr import anchor_caller
+from ..media.ivr import ENGINE_TAG_PREFIX, anchor_caller
 from ..media.sdpmedia import keep_formats, sink_answer
 from ..media.tts import TtsCache
 
@@ -79,6 +80,25 @@ class EngineMedia:
         self._offers.pop(call_id, None)
         self._agents.pop(call_id, None)
         await self.client.delete(call_id)
+
+    # -- calls we originate (click to dial) ----------------------------------------------------
+
+    async def originate(self, call_id: str) -> str:
+        """A call that starts with us: the engine offers to the first party (the agent's
+        phone) as if a sink on port 9 called it; returns the SDP offer for that phone."""
+        tag = ENGINE_TAG_PREFIX + secrets.token_hex(6)
+        self._engine_tags[call_id] = tag
+        sink = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                "m=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+                "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n"
+                "a=sendrecv\r\n")
+        return await self.client.offer(call_id, tag, sink)
+
+    async def first_answered(self, call_id: str, party_tag: str, sdp: str) -> None:
+        """The first party (the agent) answered the engine's offer with ``sdp``."""
+        await self.client.answer(call_id, self._engine_tags[call_id], party_tag, sdp)
+        self._offers[call_id] = sdp
+        self._answers[call_id] = (1, "")
 
     # -- agents on the far side ---------------------------------------------------------------
 

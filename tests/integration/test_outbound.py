@@ -19,6 +19,7 @@ import pytest
 
 from tests.integration.calls_support import call_ids, delivery_config, delivery_lines
 from tests.integration.conftest import RunningNode, require
+from tests.integration.ctl import ctl, ctl_json
 from tests.integration.peers.baresip import Baresip
 from tests.integration.sipclient import (
     SipConnection,
@@ -124,3 +125,41 @@ def test_no_unauthenticated_invite_reaches_the_trunk(start_node: Callable[..., R
         time.sleep(1.0)
         assert "INVITE" not in _messages(carrier.directory)
     assert not call_ids(node)
+
+
+def test_click_to_dial_rings_the_agent_then_the_customer(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    with SippAgent(KIT / "agent_answer.xml", tmp_path / "carrier", "-trace_msg", "-m", "1",
+                   "-set", "answer_delay", "500", "-set", "talk_time", "10000") as carrier, \
+            SippAgent(KIT / "agent_answer.xml", tmp_path / "agent", "-trace_msg", "-m", "1",
+                      "-set", "answer_delay", "200", "-set", "talk_time", "4000") as agent:
+        data = trunk_config(carrier)
+        data["accounts"][0]["contact"] = agent.contact  # type: ignore[index]
+        node = start_node(config=data)
+        started = ctl_json(node, "agent", "1001", "dial", CUSTOMER)
+        call_id = started["call"]
+        assert started["state"] == "not_ready", started  # no queue call on top of it
+        assert wait_for(lambda: f"call {call_id} by agent 1001 ended" in node.stderr(),
+                        timeout=15), node.stderr()[-3000:]
+        assert wait_for(lambda: ctl_json(node, "agents")[0]["state"] == "ready", timeout=3)
+    lines = [line.split(f"call {call_id} ", 1)[1] for line in node.stderr().splitlines()
+             if f"call {call_id} " in line]
+    assert lines[0] == "dialled by agent 1001 to *****0123 (ringing the agent)", lines
+    assert lines[1].startswith("connected agent 1001 with the customer in "), lines
+    assert lines[2].startswith("by agent 1001 ended: agent hung up"), lines
+    # Agent first, then the customer, from the company's number.
+    agent_invite = _messages(agent.directory)
+    assert '"outbound call" <sip:*****0123@' in agent_invite, agent_invite[:1500]
+    carrier_invite = _messages(carrier.directory)
+    start = carrier_invite.index(f"INVITE sip:{CUSTOMER}@")
+    from_line = next(line for line in carrier_invite[start:].splitlines()
+                     if line.startswith("From:"))
+    assert f"<sip:{COMPANY}@" in from_line, from_line
+
+
+def test_click_to_dial_is_refused_clearly(start_node: Callable[..., RunningNode],
+                                          tmp_path: Path) -> None:
+    node = start_node(config=delivery_config(agents=1))  # no trunk, no phone
+    refused = ctl(node, "agent", "1001", "dial", CUSTOMER)
+    assert refused.returncode == 1 and "409" in refused.stderr, refused.stderr
+    assert ctl(node, "agent", "4242", "dial", CUSTOMER).returncode == 1
