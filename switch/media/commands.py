@@ -40,6 +40,7 @@ def _te(formats: list[Format]) -> int | None:
 class CommandsMixin:
     # provided by Engine
     calls: dict[str, Call]
+    mixing: set[Call]
     ports: PortRange
     address: str
     config: Any
@@ -176,6 +177,7 @@ class CommandsMixin:
         if call is None:
             return None
         stats = call.query(time.time(), self.address)
+        self.mixing.discard(call)
         if call.recording:
             self._finish_recording(call)
         for leg in call.legs.values():

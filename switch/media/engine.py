@@ -40,7 +40,8 @@ from .commands import CommandsMixin
 from .ng import NgError, build_message, error_reply, parse_message, validate
 from .ports import PortRange
 from .rtp import RtpError, RtpPacket, is_rtcp, parse_compound
-from .session import Call, Leg
+from .session import Call, Leg, codec_of
+from .supervision import SupervisionMixin
 
 __all__ = ["Engine", "EngineConfig"]
 
@@ -91,7 +92,7 @@ def _factory(handler: Callable[[Leg, bytes, tuple[str, int]], None],
     return lambda: _MediaProtocol(handler, leg)
 
 
-class Engine(CommandsMixin):
+class Engine(CommandsMixin, SupervisionMixin):
     """Calls, legs, sockets and timers of one engine process."""
 
     def __init__(self, config: EngineConfig) -> None:
@@ -104,6 +105,7 @@ class Engine(CommandsMixin):
         self._replies: dict[str, tuple[bytes, float]] = {}
         self._busy: set[str] = set()
         self._active: set[Leg] = set()  # legs with an Outbound that has work
+        self.mixing: set[Call] = set()  # supervised calls: the tick mixes their audio
         self._timers: list[asyncio.TimerHandle] = []
         self._frames_cache: dict[tuple[str, float, str], list[bytes]] = {}
         self._wall0 = time.time() - time.monotonic()
@@ -243,6 +245,11 @@ class Engine(CommandsMixin):
         leg.quality.update(seq, ts, now)
         if pt == leg.te_in_pt:
             self._on_telephone_event(leg, data, addr, ts, now)
+        if leg.mixer is not None:  # supervised: the tick mixes, nothing is relayed as is
+            codec = CODECS.get(codec_of(leg, pt) or "")
+            if codec is not None:
+                leg.mixer.feed(leg.tag, codec.to_linear(data[12 + 4 * (data[0] & 0x0F):]))
+            return
         route = leg.routes.get(pt)
         peer = leg.peer
         if route is None or peer is None:
@@ -336,6 +343,8 @@ class Engine(CommandsMixin):
         if self._next_tick < loop.time() - 0.1:  # we were stalled: do not burst to catch up
             self._next_tick = loop.time() + TICK
         self._timers[0] = loop.call_at(self._next_tick, self._tick)
+        for call in list(self.mixing):
+            self._mix(call)
         for leg in list(self._active):
             out = leg.outbound
             packet, frame, finished = out.next_packet()
@@ -352,6 +361,20 @@ class Engine(CommandsMixin):
             if out.idle:
                 self._active.discard(leg)
                 leg.playing = False
+
+    def _mix(self, call: Call) -> None:
+        """One tick of a supervised call: each party gets what its mode lets it hear."""
+        if call.mixer is None:
+            return
+        for tag, pcm in call.mixer.tick().items():
+            leg = call.legs.get(tag)
+            if leg is None or leg.playing or leg.send_format is None or leg.rtp_tx is None:
+                continue
+            dest = leg.destination()
+            codec = CODECS.get(leg.send_format.name)
+            if dest is None or codec is None:
+                continue
+            leg.rtp_tx.sendto(self._outbound(leg).frame_packet(codec.from_linear(pcm)), dest)
 
     def load_frames(self, path: str, codec_name: str) -> list[bytes]:
         file = Path(path)

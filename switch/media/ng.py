@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "start recording": ("call-id",),
     "stop recording": ("call-id",),
     "pause recording": ("call-id",),
+    # builtin extensions (supervision: switch/media/supervision.py)
+    "subscribe request": ("call-id", "to-tag"),
+    "subscribe answer": ("call-id", "to-tag", "sdp"),
+    "supervise": ("call-id", "to-tag", "mode"),
+    "unsubscribe": ("call-id", "to-tag"),
 }
 _BY_FOLDED = {name.lower(): name for name in COMMANDS}
 _CODEC_OPS = ("strip", "offer", "transcode", "mask", "accept", "except", "consume")

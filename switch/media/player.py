@@ -110,6 +110,14 @@ class Outbound:
             finished = self._repeats == 0
         return packet, frame, finished
 
+    def frame_packet(self, payload: bytes) -> bytes:
+        """One 20 ms frame the engine made (a supervised call's mix) on this stream."""
+        ts = self.timestamp
+        self.timestamp = (ts + SAMPLES_PER_TICK) & 0xFFFFFFFF
+        packet = self._header(self.pt, ts, self._marker) + payload
+        self._marker = False
+        return packet
+
     def _header(self, pt: int, timestamp: int, marker: bool) -> bytes:
         self.sequence = (self.sequence + 1) & 0xFFFF
         return HEADER.pack(0x80, (0x80 if marker else 0) | pt, self.sequence, timestamp,

@@ -97,6 +97,8 @@ class Leg:
     # Relayed packets rewritten to continue the engine's stream toward this party:
     # (the source SSRC, sequence offset, timestamp offset); see engine._splice.
     splice: tuple[int, int, int] | None = None
+    mixer: Any = None  # a supervised call's Mixer: no direct relay, the tick mixes
+    mix_mode: str = ""  # a supervisor's leg: the mode it joined with
     label: str = ""
     call_id: str = ""
     is_caller: bool = False  # the recorder's left channel
@@ -194,6 +196,7 @@ class Call:
     recording: bool = False
     recording_file: Any = None  # (path, open wave writer), set by the engine
     codec_ops: dict[str, list[str]] = field(default_factory=dict)  # the offer's ``codec``
+    mixer: Any = None  # supervision (switch/media/mixer.py)
 
     def totals(self) -> dict[str, dict[str, int]]:
         rtp, rtcp = StreamCounters(), StreamCounters()
