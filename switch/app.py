@@ -441,6 +441,22 @@ class Node:
         result: dict[str, Any] = delivery.agent_command(agent_id, action, reason, number)
         return result
 
+    def list_calls(self) -> list[dict[str, Any]]:
+        delivery = getattr(self._call_stack, "delivery", None)
+        return delivery.calls_view() if delivery is not None else []
+
+    def supervise(self, call_id: str, supervisor: str | None, mode: str | None) -> dict[str, Any]:
+        """Start (``supervisor`` and ``mode``), change (``mode``) or end (neither) the
+        supervision of a call; ValueError when refused."""
+        supervisors = getattr(self._call_stack, "supervisors", None)
+        if supervisors is None:
+            raise ValueError("no routing: section, so there are no agents' calls")
+        if supervisor:
+            return dict(supervisors.start(call_id, supervisor, mode or "listen"))
+        if mode:
+            return dict(supervisors.change(call_id, mode))
+        return dict(supervisors.stop(call_id))
+
     def list_transactions(self) -> list[dict[str, Any]]:
         now = self.driver.now()  # the driver's clock: deadlines are on it
         rows = self.endpoint.snapshot()

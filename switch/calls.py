@@ -45,6 +45,7 @@ from .callcontrol.holdmusic import ensure_beep, ensure_hold_music
 from .callcontrol.outbound import OutboundLeg
 from .callcontrol.presence import Presence
 from .callcontrol.service import ActiveCall, CallService, ServiceSession
+from .callcontrol.supervise import SupervisionChanged, Supervisors
 from .callcontrol.vocabulary import LegEvent
 from .config import parse_hostport
 from .ivr import commands as ivr
@@ -88,6 +89,7 @@ class CallStack:
         self.delivery: Delivery | None = None
         self.presence: Presence | None = None
         self.clicktodial: ClickToDial | None = None
+        self.supervisors: Supervisors | None = None
         section = node.config.media
         # Absolute: the engine process resolves relative paths against its own folder.
         self.folder = (Path(node.config.node.data_dir) / "media").resolve()
@@ -143,6 +145,11 @@ class CallStack:
             caller_id=self._company_number, publish=self.node.bus.publish,
             domain=config.node.domain, server=f"switchboard/{self.node.version}",
             clock=calls.clock)
+        self.supervisors = Supervisors(
+            calls, self.media, self.delivery, destinations=self._destinations,
+            local_for=self._local_for, publish=self.node.bus.publish,
+            domain=config.node.domain, server=f"switchboard/{self.node.version}")
+        self.node.bus.subscribe(self._supervised_call_ended)
         calls.on_outbound = self._outbound_event
         static = {a.username for a in config.accounts if a.contact}
         self.presence = Presence(self.delivery, {a.id for a in router_config.agents},
@@ -174,8 +181,14 @@ class CallStack:
         """A leg we placed: a queue call's agent, or a click-to-dial call's."""
         if self.delivery is not None and self.delivery.on_leg_event(event):
             return
+        if self.supervisors is not None and self.supervisors.on_leg_event(event):
+            return
         if self.clicktodial is not None:
             self.clicktodial.on_leg_event(event)
+
+    def _supervised_call_ended(self, event: object) -> None:
+        if isinstance(event, c.CallEnded) and self.supervisors is not None:
+            self.supervisors.call_ended(event.call_id)
 
     def _company_number(self) -> str:
         trunk = self.node.config.outbound()
@@ -368,7 +381,7 @@ def log_call_event(event: object) -> None:
 Delivered = (dl.AgentOffered | dl.AgentRinging | dl.AgentAnswered | dl.AgentMissed
              | dl.AgentLost | dl.AgentMobile | dl.AgentHeld | dl.CallTransferred
              | dl.TransferFailed | ctd.OutboundStarted | ctd.OutboundConnected
-             | ctd.OutboundEnded
+             | ctd.OutboundEnded | SupervisionChanged
              | dl.CallAbandoned | dl.AgentCallEnded | rd.CallQueued | rd.OfferRevoked
              | rd.CallOverflowed | rd.CallRejected | rd.CallTimedOut | rd.AgentAutoPaused
              | rd.WrapUpEnded | rd.CallConnected)
@@ -397,6 +410,10 @@ def _log_delivery(event: object) -> None:
     elif isinstance(event, ctd.OutboundEnded):
         say("call %s by agent %s ended: %s (%.1f s)", event.call_id, event.agent_id,
             event.reason, event.talk_seconds)
+    elif isinstance(event, SupervisionChanged):
+        say("call %s %s", event.call_id,
+            f"supervised by {event.supervisor} ({event.mode})" if event.mode
+            else f"no longer supervised by {event.supervisor}")
     elif isinstance(event, dl.CallTransferred):
         say("call %s transferred by agent %s to %s", event.call_id, event.agent_id,
             event.target)

@@ -49,6 +49,12 @@ def add_parser(sub: Any) -> None:
     actions.add_parser("media", help="calls and the media engine's counters")
     actions.add_parser("reload", help="re-read and apply the config file")
     actions.add_parser("agents", help="agents: state, calls, reachable phones")
+    actions.add_parser("calls", help="queued and connected calls")
+    sup = actions.add_parser("supervise", help="listen to, whisper into or barge into a call")
+    sup.add_argument("call_id", metavar="CALL")
+    sup.add_argument("supervisor", nargs="?", help="the supervisor's account (to join)")
+    sup.add_argument("mode", nargs="?", choices=["listen", "whisper", "barge"])
+    sup.add_argument("--stop", action="store_true", help="the supervisor leaves")
     agent = actions.add_parser("agent", help="log an agent in or out, set it ready or not")
     agent.add_argument("agent_id", metavar="AGENT")
     agent.add_argument("agent_action", choices=["login", "logout", "ready", "not-ready",
@@ -97,7 +103,20 @@ def run(args: argparse.Namespace) -> int:
         "media": ("GET", "/ctl/media"),
         "reload": ("POST", "/ctl/reload"),
         "agents": ("GET", "/ctl/agents"),
+        "calls": ("GET", "/ctl/calls"),
     }.get(args.action, ("DELETE", ""))
+    if args.action == "supervise":
+        path = f"/ctl/calls/{urllib.parse.quote(args.call_id, safe='')}/supervise"
+        if args.stop:
+            method = "DELETE"
+        else:
+            method = "POST"
+            # "supervise CALL whisper" changes the mode; "supervise CALL 1005 [MODE]" joins
+            if args.supervisor in ("listen", "whisper", "barge") and args.mode is None:
+                args.supervisor, args.mode = None, args.supervisor
+            query = {k: v for k, v in (("supervisor", args.supervisor), ("mode", args.mode))
+                     if v}
+            path += "?" + urllib.parse.urlencode(query)
     if args.action == "agent":
         method = "POST"
         path = (f"/ctl/agents/{urllib.parse.quote(args.agent_id, safe='')}/"
@@ -200,6 +219,18 @@ def _print_agents(body: list[dict[str, Any]]) -> None:
     print(f"{len(body)} agents, {ready} ready")
 
 
+def _print_calls(body: list[dict[str, Any]]) -> None:
+    rows = [[c["call"], c["queue"], c["stage"], c["agent"] or "-", f"{c['seconds']}s"]
+            for c in body]
+    _table(rows, ["CALL", "QUEUE", "STAGE", "AGENT", "FOR"])
+    print(f"{len(rows)} calls")
+
+
+def _print_supervise(body: dict[str, Any]) -> None:
+    mode = f" ({body['mode']})" if body.get("mode") else ""
+    print(f"call {body['call']}: supervisor {body['supervisor']} {body['state']}{mode}")
+
+
 def _print_agent(body: dict[str, Any]) -> None:
     reason = f" ({body['reason']})" if body.get("reason") else ""
     mobile = f", calls to {body['mobile']}" if body.get("mobile") else ""
@@ -208,7 +239,8 @@ def _print_agent(body: dict[str, Any]) -> None:
 
 
 PRINTERS: dict[str, Callable[[Any], None]] = {
-    "agents": _print_agents, "agent": _print_agent,
+    "agents": _print_agents, "agent": _print_agent, "calls": _print_calls,
+    "supervise": _print_supervise,
     "media": _print_media,
     "registrations": _print_registrations, "bans": _print_bans, "unban": _print_unban,
     "transactions": _print_transactions, "reload": _print_reload,

@@ -27,6 +27,9 @@ class ControlPort(Protocol):
     def reload(self) -> ReloadOutcome: ...
     async def media_statistics(self) -> dict[str, Any]: ...
     def list_agents(self) -> list[dict[str, Any]]: ...
+    def list_calls(self) -> list[dict[str, Any]]: ...
+    def supervise(self, call_id: str, supervisor: str | None,
+                  mode: str | None) -> dict[str, Any]: ...
     def agent_command(self, agent_id: str, action: str, reason: str = "",
                       number: str | None = None) -> dict[str, Any]: ...
 
@@ -78,6 +81,27 @@ def control_router(port: ControlPort, allowed: Callable[[str], bool]) -> APIRout
             return JSONResponse(port.agent_command(agent_id, action, reason, number))
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @router.get("/calls", summary="Queued and connected calls: queue, stage, agent, seconds")
+    async def calls() -> list[dict[str, Any]]:
+        return port.list_calls()
+
+    @router.post("/calls/{call_id}/supervise",
+                 summary="A supervisor joins (?supervisor=&mode=listen|whisper|barge), or the "
+                         "mode changes (?mode=)")
+    async def supervise(call_id: str, supervisor: str | None = None,
+                        mode: str | None = None) -> JSONResponse:
+        try:
+            return JSONResponse(port.supervise(call_id, supervisor, mode))
+        except ValueError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @router.delete("/calls/{call_id}/supervise", summary="The supervisor leaves the call")
+    async def unsupervise(call_id: str) -> JSONResponse:
+        try:
+            return JSONResponse(port.supervise(call_id, None, None))
+        except ValueError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=404)
 
     @router.post("/reload", summary="Re-read and apply the config file (or refuse it)")
     async def reload() -> JSONResponse:

@@ -769,6 +769,24 @@ class Delivery:
 
     # -- operators ----------------------------------------------------------------------------
 
+    def connected_agent(self, call_id: str) -> str | None:
+        queued = self.calls.get(call_id)
+        if queued is None or queued.stage is not Stage.CONNECTED or queued.agent is None:
+            return None
+        return queued.agent.agent_id
+
+    def media_lock(self, call_id: str) -> asyncio.Lock | None:
+        queued = self.calls.get(call_id)
+        return queued.call.media_lock if queued is not None else None
+
+    def calls_view(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        return [{"call": call_id, "queue": q.queue, "stage": q.stage.value,
+                 "agent": q.agent.agent_id if q.agent is not None else None,
+                 "seconds": round(now - (q.agent.answered_at if q.agent is not None
+                                         else q.enqueued_at), 1)}
+                for call_id, q in self.calls.items()]
+
     def agents_view(self) -> list[dict[str, Any]]:
         out = []
         for agent_id in self.router.agent_ids():

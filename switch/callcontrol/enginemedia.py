@@ -81,6 +81,26 @@ class EngineMedia:
         self._agents.pop(call_id, None)
         await self.client.delete(call_id)
 
+    # -- supervision (builtin engine: switch/media/supervision.py) -------------------------------
+
+    async def supervise_offer(self, call_id: str, tag: str, mode: str) -> str:
+        """Open a supervisor's party on the call; the SDP offer for its phone."""
+        reply = await self.client.command("subscribe request", call_id=call_id, to_tag=tag,
+                                          mode=mode)
+        sdp = reply.get("sdp")
+        if not isinstance(sdp, str | bytes):
+            raise ValueError("the engine gave no SDP for the supervisor")
+        return sdp.decode() if isinstance(sdp, bytes) else sdp
+
+    async def supervise_answer(self, call_id: str, tag: str, sdp: str) -> None:
+        await self.client.command("subscribe answer", call_id=call_id, to_tag=tag, sdp=sdp)
+
+    async def supervise_mode(self, call_id: str, tag: str, mode: str) -> None:
+        await self.client.command("supervise", call_id=call_id, to_tag=tag, mode=mode)
+
+    async def unsupervise(self, call_id: str, tag: str) -> None:
+        await self.client.command("unsubscribe", call_id=call_id, to_tag=tag)
+
     # -- calls we originate (click to dial) ----------------------------------------------------
 
     async def originate(self, call_id: str) -> str:
