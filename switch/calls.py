@@ -28,7 +28,7 @@ from routing.config import load_config as load_routing
 
 from .callcontrol import call as c
 from .callcontrol import clicktodial as ctd
-from .callcontrol import delivery as dl
+from .callcontrol import deliverystate as dl
 from .callcontrol.agentdial import (
     CallerShown,
     Destination,

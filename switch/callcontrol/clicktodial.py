@@ -29,7 +29,7 @@ from routing import commands as rc
 from ..sip.address import Listener, Peer
 from . import vocabulary as v
 from .agentdial import CallerShown, Destination, agent_invite, mask_number, via_of
-from .delivery import LegPlacer
+from .deliverystate import LegPlacer
 from .outbound import OutboundLeg
 
 log = logging.getLogger(__name__)

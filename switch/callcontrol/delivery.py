@@ -23,21 +23,19 @@ decisions out and tells the router what happened, through one :class:`RouterServ
 - a queue that rejects or times the call out, or sends it to a callback: the caller hears why,
   then the node hangs up.
 
-Every step is an event on the bus (below, and the router's own decisions as they are).
-Presence: which agents are logged in and reachable follows their registrations
-(``presence.py``).
+Every step is an event on the bus (``deliverystate.py``, and the router's own decisions as
+they are). What happens once an agent answered (hold, failover, transfer) is in
+``incall.py``, mobile login in ``mobile.py``: parts of the same :class:`Delivery`. Presence:
+which agents are logged in and reachable follows their registrations (``presence.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from routing import commands as rc
 from routing import decisions as rd
@@ -47,6 +45,23 @@ from routing.service import RouterService
 from ..sip.address import Listener, Peer
 from . import vocabulary as v
 from .agentdial import CallerShown, Destination, agent_invite, caller_shown, via_of
+from .deliverystate import (
+    AgentAnswered,
+    AgentCallEnded,
+    AgentMedia,
+    AgentMissed,
+    AgentOffered,
+    AgentRinging,
+    CallAbandoned,
+    CallPort,
+    LegPlacer,
+    Queued,
+    Ring,
+    RingStage,
+    Stage,
+)
+from .incall import InCallMixin
+from .mobile import MobileMixin
 from .outbound import OutboundLeg, OutState
 
 log = logging.getLogger(__name__)
@@ -59,10 +74,6 @@ UNREACHABLE = frozenset({408, 480, 503})
 # §17.2.1), this long after our INVITE is taken for unreachable: the call moves on at once
 # instead of after Timer B (32 s) or the ring timeout.
 NO_RESPONSE = 1.0
-WHISPER = "A call from the queue. Press 1 to accept."
-MOBILE_NUMBER = re.compile(r"^\+?[0-9]{7,15}$")
-TRANSFERRING = "Please hold while we transfer your call."
-RECONNECTING = "We are sorry, your agent was disconnected. Please hold for the next agent."
 # What the caller hears before the node hangs up, by the router's reason.
 GOODBYES = {
     "queue_full": "All our agents are busy and the queue is full. Please call again later.",
@@ -71,192 +82,7 @@ GOODBYES = {
 }
 
 
-class CallPort(Protocol):
-    """The caller's call, as call control shows it (``service.ActiveCall``)."""
-
-    @property
-    def call_id(self) -> str: ...
-    @property
-    def caller(self) -> str: ...
-    @property
-    def caller_tag(self) -> str: ...
-    @property
-    def media_lock(self) -> asyncio.Lock: ...
-
-    def hang_up(self, reason: str) -> None: ...
-    def reoffer(self, sdp: str | None) -> None: ...
-
-
-class AgentMedia(Protocol):
-    async def offer_far_side(self, call_id: str, caller_tag: str) -> str: ...
-    async def connect_far_side(self, call_id: str, caller_tag: str, agent_sdp: str, *,
-                               lost_after: float | None = None) -> str | None: ...
-    async def disconnect_far_side(self, call_id: str, caller_tag: str) -> str | None: ...
-    async def play_far_side(self, call_id: str, path: Any, *, loop: bool = False) -> float: ...
-    async def stop_far_side(self, call_id: str) -> None: ...
-    async def play(self, call_id: str, caller_tag: str, path: Any, *,
-                   loop: bool = False) -> float: ...
-    async def stop(self, call_id: str, caller_tag: str) -> None: ...
-    async def tts(self, text: str, voice: str | None = None) -> Any: ...
-
-
-class LegPlacer(Protocol):
-    def place(self, invite: Any, peer: Peer, *, via: str) -> OutboundLeg: ...
-    def flush(self) -> None: ...
-
-
-# -- events for the bus (past tense) ----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AgentOffered:
-    """The router offered the call to an agent: its phone is being rung."""
-
-    call_id: str
-    agent_id: str
-    reservation_id: int
-    ring_seconds: float  # until the reservation lapses
-    rule: str  # why this agent (the strategy, sticky, agent_available...)
-    explanation: str  # the router's ranked candidates
-
-
-@dataclass(frozen=True, slots=True)
-class AgentRinging:
-    call_id: str
-    agent_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class AgentMissed:
-    """The agent's phone did not take the offer: ``outcome`` busy, unreachable, rejected or
-    no-contact (nothing to ring); ``status`` the SIP answer when there was one."""
-
-    call_id: str
-    agent_id: str
-    outcome: str
-    status: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class AgentAnswered:
-    call_id: str
-    agent_id: str
-    ring_seconds: float
-    waited_seconds: float  # the caller's time in the queue
-
-
-@dataclass(frozen=True, slots=True)
-class CallTransferred:
-    """The agent handed its caller on (``target``: "queue:sales")."""
-
-    call_id: str
-    agent_id: str
-    target: str
-
-
-@dataclass(frozen=True, slots=True)
-class TransferFailed:
-    call_id: str
-    agent_id: str
-    refer_to: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class AgentHeld:
-    """The agent put the caller on hold (``held``: the caller hears music) or resumed."""
-
-    call_id: str
-    agent_id: str
-    held: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AgentMobile:
-    """The agent takes its calls on a phone number through the trunk (mobile login)."""
-
-    agent_id: str
-    number: str
-
-
-@dataclass(frozen=True, slots=True)
-class AgentLost:
-    """The agent's phone went silent mid-call (its network dropped): the agent is released
-    and the caller goes back to the queue, first, with its wait."""
-
-    call_id: str
-    agent_id: str
-    reason: str
-    talk_seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class CallAbandoned:
-    call_id: str
-    queue: str
-    waited_seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class AgentCallEnded:
-    """The call with the agent ended; ``by`` "agent", "caller" or "node"."""
-
-    call_id: str
-    agent_id: str
-    by: str
-    talk_seconds: float
-
-
-# -- state ------------------------------------------------------------------------------------
-
-
-class Stage(Enum):
-    WAITING = "waiting"      # music on hold, maybe rings under way
-    CONNECTED = "connected"  # an agent answered
-    ENDED = "ended"
-
-
-class RingStage(Enum):
-    PREPARING = "preparing"  # the engine's offer for the agent is on its way
-    RINGING = "ringing"
-    CONFIRMING = "confirming"  # a mobile answered: "press 1 to accept" until it does
-    ANSWERED = "answered"
-    ENDED = "ended"
-
-
-@dataclass(eq=False)
-class Ring:
-    """One offer (reservation) to one agent, forked to every place the agent is reachable."""
-
-    call_id: str
-    agent_id: str
-    reservation_id: int
-    started_at: float
-    stage: RingStage = RingStage.PREPARING
-    legs: dict[str, OutboundLeg] = field(default_factory=dict)
-    answered: OutboundLeg | None = None
-    answered_at: float = 0.0
-    revoked: bool = False
-    ringing_told: bool = False
-    confirm: bool = False  # a mobile: the agent must press 1 (a voicemail never does)
-    whispered: bool = False  # the engine played "press 1 to accept" to it
-    held: bool = False  # the agent put the caller on hold
-    holds: int = 0  # re-offers answered (our SDP's origin version follows)
-    statuses: list[int | None] = field(default_factory=list)
-
-
-@dataclass(eq=False)
-class Queued:
-    call: CallPort
-    queue: str
-    tier: str | None
-    enqueued_at: float
-    stage: Stage = Stage.WAITING
-    rings: dict[int, Ring] = field(default_factory=dict)  # by reservation
-    agent: Ring | None = None
-
-
-class Delivery:
+class Delivery(InCallMixin, MobileMixin):
     def __init__(self, router_config: Any, legs: LegPlacer, media: AgentMedia, *,
                  destinations: Callable[[str], list[Destination]],
                  mobile_destination: Callable[[str], Destination] | None = None,
@@ -541,78 +367,6 @@ class Delivery:
         self.submit(rc.AcceptOffer(ring.call_id, ring.agent_id))
         self._spawn(self._bridge(queued, ring, leg))
 
-    # -- hold and resume by the agent ---------------------------------------------------------
-
-    def _agent_offer(self, ring: Ring, leg: OutboundLeg, offer: v.LegUpdateOffered) -> None:
-        """The agent's phone holds (sendonly, inactive) or resumes: answer it in kind; the
-        caller hears music on hold meanwhile."""
-        ring.holds += 1
-        leg.answer_update(mirrored(leg.local_sdp, offer.sdp, ring.holds + 1))
-        queued = self.calls.get(ring.call_id)
-        if queued is None or queued.agent is not ring or offer.held == ring.held:
-            return
-        ring.held = offer.held
-        self.publish(AgentHeld(ring.call_id, ring.agent_id, offer.held))
-        self._spawn(self._hold_music(queued, offer.held))
-
-    async def _hold_music(self, queued: Queued, on: bool) -> None:
-        call = queued.call
-        try:
-            async with call.media_lock:
-                if on:
-                    await self.media.play(call.call_id, call.caller_tag, self.hold_music,
-                                          loop=True)
-                else:
-                    await self.media.stop(call.call_id, call.caller_tag)
-        except Exception as exc:
-            log.warning("call %s: hold music %s: %s", call.call_id, "on" if on else "off", exc)
-
-    # -- mobile agents: "press 1 to accept" -------------------------------------------------
-
-    def set_mobile(self, agent_id: str, number: str | None) -> None:
-        """Offers to ``agent_id`` go to ``number`` through the trunk (None: its phones)."""
-        if number is None:
-            self.mobile.pop(agent_id, None)
-        else:
-            self.mobile[agent_id] = number
-
-    def _confirming(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
-        """The mobile answered: it may be the agent or its voicemail. The agent hears
-        "press 1 to accept" (the caller keeps its music) until it presses 1 or the
-        reservation lapses."""
-        ring.stage, ring.answered, ring.answered_at = RingStage.CONFIRMING, leg, self.clock()
-        for other in [x for x in ring.legs.values() if x is not leg]:
-            other.hangup("answered elsewhere")
-        self._spawn(self._whisper(queued, ring, leg))
-
-    async def _whisper(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
-        call = queued.call
-        try:
-            async with call.media_lock:
-                call.reoffer(await self.media.connect_far_side(call.call_id, call.caller_tag,
-                                                               leg.remote_sdp))
-                prompt = await self.media.tts(WHISPER)
-                if ring.stage is RingStage.CONFIRMING:
-                    await self.media.play_far_side(call.call_id, prompt, loop=True)
-                    ring.whispered = True
-        except Exception as exc:
-            log.warning("call %s: no whisper to agent %s: %s", call.call_id, ring.agent_id,
-                        exc)
-            leg.hangup("whisper failed")
-
-    def agent_digit(self, call_id: str, digit: str) -> None:
-        """A key pressed on the agent's side of the call (a mobile accepting with 1)."""
-        queued = self.calls.get(call_id)
-        ring = next((r for r in queued.rings.values() if r.stage is RingStage.CONFIRMING),
-                    None) if queued is not None else None
-        if queued is None or ring is None or ring.answered is None or digit != "1":
-            return
-        leg = ring.answered
-        ring.stage = RingStage.RINGING  # _answered takes it from here, as for a desk phone
-        ring.confirm = False
-        self._answered(queued, ring, leg)
-        self.legs.flush()
-
     async def _bridge(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
         call = queued.call
         try:
@@ -655,90 +409,6 @@ class Delivery:
                                     round(self.clock() - ring.answered_at, 3)))
         self.submit(rc.EndCall(ring.call_id))
         queued.call.hang_up("agent hung up" if reason == v.BY_REMOTE else f"agent: {reason}")
-
-    # -- failover -----------------------------------------------------------------------------
-
-    def agent_lost(self, call_id: str, reason: str) -> None:
-        """The connected agent is gone (its media stopped: its network dropped, its phone
-        died). The caller never drops: it hears a short notice and music, and waits again,
-        first in its queue with the wait it had, for the next or a backup agent; the lost
-        agent is released and unreachable until its phone is back."""
-        queued = self.calls.get(call_id)
-        if queued is None or queued.stage is not Stage.CONNECTED or queued.agent is None:
-            return
-        ring = queued.agent
-        talk = round(self.clock() - ring.answered_at, 3)
-        waited = self._release_agent(queued, "agent lost")
-        self.publish(AgentLost(call_id, ring.agent_id, reason, talk))
-        self.agent_unreachable(ring.agent_id)
-        self._requeue(queued, queued.queue, waited, RECONNECTING)
-
-    def _release_agent(self, queued: Queued, why: str) -> float:
-        """End the agent's part of a connected call (BYE, ``EndCall``: wrap-up); the caller
-        waits again. Returns the wait the caller had before that agent answered."""
-        ring = queued.agent
-        assert ring is not None
-        waited = max(0.0, ring.answered_at - queued.enqueued_at)
-        leg, ring.answered = ring.answered, None
-        ring.stage = RingStage.ENDED
-        if leg is not None:
-            self._by_leg.pop(leg.leg_id, None)
-            leg.hangup(why)  # a BYE, should the phone still hear us
-        queued.stage, queued.agent = Stage.WAITING, None
-        queued.rings.clear()
-        self.submit(rc.EndCall(queued.call.call_id))
-        return waited
-
-    def _requeue(self, queued: Queued, queue: str, waited: float, notice: str) -> None:
-        """The caller waits (again) in ``queue``, first, with ``waited`` seconds behind it."""
-        queued.queue = queue
-        queued.enqueued_at = self.clock() - waited
-        self._spawn(self._back_to_queue(queued, notice))
-        self.submit(rc.EnqueueCall(queued.call.call_id, queue, tier=queued.tier,
-                                   caller_id=queued.call.caller, waited=waited, ahead=True))
-        self.legs.flush()
-
-    # -- transfers ----------------------------------------------------------------------------
-
-    def _referred(self, ring: Ring, leg: OutboundLeg, refer_to: str) -> None:
-        """The agent transfers its caller (blind, REFER): to a queue's number, the caller
-        waits there first in line; anything else is refused in the NOTIFY and the call goes
-        on."""
-        queued = self.calls.get(ring.call_id)
-        if queued is None or queued.agent is not ring:
-            leg.notify_refer(481, "Call Does Not Exist")
-            return
-        target = self.resolve_transfer(refer_to)
-        if target is None:
-            leg.notify_refer(404, "Not Found")
-            self.publish(TransferFailed(ring.call_id, ring.agent_id, refer_to, "unknown target"))
-            return
-        kind, name = target
-        if kind != "queue":
-            leg.notify_refer(488, "Not Acceptable Here")
-            self.publish(TransferFailed(ring.call_id, ring.agent_id, refer_to,
-                                        f"transfers to {kind} are not supported"))
-            return
-        leg.notify_refer(200, "OK")
-        self.publish(CallTransferred(ring.call_id, ring.agent_id, f"queue:{name}"))
-        self._release_agent(queued, "transferred")
-        self._requeue(queued, name, 0.0, TRANSFERRING)
-
-    async def _back_to_queue(self, queued: Queued, notice: str) -> None:
-        """The far side is the engine again: a short notice, then music until an agent."""
-        call = queued.call
-        seconds = 0.0
-        try:
-            async with call.media_lock:
-                call.reoffer(await self.media.disconnect_far_side(call.call_id,
-                                                                  call.caller_tag))
-                if queued.stage is Stage.WAITING:
-                    prompt = await self.media.tts(notice)
-                    seconds = await self.media.play(call.call_id, call.caller_tag, prompt)
-        except Exception as exc:
-            log.warning("call %s: back to the queue without the notice: %s", call.call_id, exc)
-        await asyncio.sleep(seconds)
-        await self._music(queued)
 
     # -- agents' reachability -----------------------------------------------------------------
 
@@ -823,27 +493,6 @@ class Delivery:
         view = self.router.agent(agent_id)
         return {"agent": agent_id, "state": str(view.state), "reason": view.reason}
 
-    def _mobile_command(self, agent_id: str, number: str | None) -> dict[str, Any]:
-        state = self.agent_state(agent_id)
-        if state is None:
-            raise ValueError(f"unknown agent {agent_id!r}")
-        if number is not None:
-            if not MOBILE_NUMBER.match(number):
-                raise ValueError(f"{number!r} is not a phone number (+ and 7 to 15 digits)")
-            self.mobile_destination(number)  # raises without a trunk
-        self.set_mobile(agent_id, number)
-        if number is not None:
-            self.publish(AgentMobile(agent_id, number))
-            if state == "logged_out":
-                self.submit(rc.AgentLogin(agent_id, ready=True))
-            elif state == "unreachable":
-                self.agent_reachable(agent_id)
-        elif not self.destinations(agent_id) and state not in ("logged_out", "unreachable"):
-            self.submit(rc.EndpointLost(agent_id))  # no phone to go back to
-        view = self.router.agent(agent_id)
-        return {"agent": agent_id, "state": str(view.state), "reason": view.reason,
-                "mobile": self.mobile.get(agent_id)}
-
     # -- plumbing -----------------------------------------------------------------------------
 
     def _spawn(self, work: Awaitable[None]) -> None:
@@ -883,25 +532,6 @@ class QueueSession:
 
     def on_timer(self, now: float) -> None:
         pass
-
-
-_DIRECTION = re.compile(r"(?m)^a=(sendrecv|sendonly|recvonly|inactive)\r?$")
-_MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
-_VERSION = re.compile(r"(?m)^(o=\S+ \S+ )\d+( )")
-
-
-def mirrored(ours: str, theirs: str, version: int) -> str:
-    """Our SDP again as the answer to ``theirs`` (RFC 3264 §6.1, §8.4): the direction
-    mirrored (their sendonly, a hold, gets our recvonly; inactive stays inactive; c=0.0.0.0
-    is the old way to say inactive) and the origin's version set to ``version``."""
-    found = _DIRECTION.findall(theirs)
-    held_old_way = re.search(r"(?m)^c=IN IP4 0\.0\.0\.0\r?$", theirs) is not None
-    direction = "inactive" if held_old_way else _MIRROR.get(found[-1] if found else "",
-                                                            "sendrecv")
-    lines = [line for line in ours.replace("\r\n", "\n").split("\n")
-             if line and not _DIRECTION.match(line)]
-    lines.append(f"a={direction}")
-    return _VERSION.sub(rf"\g<1>{version}\g<2>", "\r\n".join(lines) + "\r\n", count=1)
 
 
 def _no_trunk(number: str) -> Destination:

@@ -21,7 +21,7 @@ from ..media.mixer import MODES
 from ..sip.address import Listener, Peer
 from . import vocabulary as v
 from .agentdial import CallerShown, Destination, agent_invite, via_of
-from .delivery import LegPlacer
+from .deliverystate import LegPlacer
 from .outbound import OutboundLeg
 
 log = logging.getLogger(__name__)

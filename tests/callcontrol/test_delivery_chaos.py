@@ -22,7 +22,8 @@ from routing.compiled import CompiledRouter
 from routing.reference import ReferenceRouter
 from switch.callcontrol import vocabulary as v
 from switch.callcontrol.agentdial import Destination
-from switch.callcontrol.delivery import Delivery, QueueSession, RingStage, Stage
+from switch.callcontrol.delivery import Delivery, QueueSession
+from switch.callcontrol.deliverystate import RingStage, Stage
 from switch.callcontrol.outbound import OutState
 from switch.sip.address import Listener, Peer
 

@@ -165,10 +165,12 @@ def queue_call(node: RunningNode, tmp_path: Path, *, max_wait_ms: int, calls: in
     or hangs up itself after ``max_wait_ms``; with ``media``, they send audio."""
     sipp = require("sipp", "sip-tester")
     host, port = node.addr("udp")
-    audio = ["-set", "media", "1", "-mi", "127.0.0.1", "-mp", str(media_port_base())]
+    # SIPp binds an RTP port even without audio: never its default 6000 (shared by parallel
+    # SIPp runs: other tests, benchmarks).
+    audio = ["-mi", "127.0.0.1", "-mp", str(media_port_base())]
     return subprocess.run(
         [sipp, "-nostdin", "-sf", str(KIT / "queue_caller.xml"), "-s", "200",
-         *(audio if media else []),
+         *audio, *(["-set", "media", "1"] if media else []),
          "-set", "max_wait", str(max_wait_ms), "-recv_timeout", str(max_wait_ms + 10_000),
          "-m", str(calls), "-l", str(calls), "-r", "5", "-i", "127.0.0.1",
          "-p", str(free_port()), "-timeout", f"{max_wait_ms // 1000 + 30}s", "-trace_err",
