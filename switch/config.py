@@ -57,7 +57,7 @@ ListenerText = Annotated[str, AfterValidator(_check_listener)]
 
 
 _SECTIONS = frozenset({"node", "http", "tls", "security", "registrar", "numbers", "ivr",
-                       "media", "calls", "trunks"})
+                       "media", "calls", "trunks", "queue_policies"})
 _LOOPBACK = ["127.0.0.0/8", "::1/128"]
 
 
@@ -286,6 +286,27 @@ class CallsSection(Strict):
     outbound_trunk: str | None = None
 
 
+class QueuePolicy(Strict):
+    """What a caller waiting in a queue hears and may do (the router decides who answers)."""
+
+    # "You are number 2 in the queue; your expected wait is about 3 minutes", every so many
+    # seconds over the music (0: never).
+    announce_every: float = Field(default=30.0, ge=0, le=3600)
+    # Keys the caller may press while waiting: "1": voicemail, "2": callback.
+    keys: dict[str, Literal["voicemail", "callback"]] = {}
+    voicemail_seconds: int = Field(default=120, ge=3, le=600)
+    # Record answered calls (stereo WAV: caller left, agent right) under DATA_DIR/media.
+    record: bool = False
+
+    @field_validator("keys")
+    @classmethod
+    def _digits(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key not in "0123456789*#" or len(key) != 1:
+                raise ValueError(f"key {key!r} is not one of 0-9, * or #")
+        return value
+
+
 class Trunk(Strict):
     """A carrier's SIP trunk for outbound calls (agents' calls to customers, mobile login).
     Only authenticated agents and the API reach it: an unauthenticated INVITE never does."""
@@ -362,6 +383,8 @@ class SwitchConfig(Strict):
     accounts: list[Account] = []
     # Carrier trunks by name; outbound calls use the first (or calls.outbound_trunk).
     trunks: dict[str, Trunk] = {}
+    # Per queue (by the routing section's queue id): announcements, keys, recording.
+    queue_policies: dict[str, QueuePolicy] = {}
     # Dialled number -> target (``ivr:main``, ``queue:support``, ``agent:1001``).
     numbers: dict[str, str] = {}
     # IVR flows by name (what ``ivr:NAME`` targets lead to), checked by the IVR's own schema
@@ -521,6 +544,9 @@ def reference_problems(config: SwitchConfig) -> list[str]:
                        " the agent")
     from .ivr.validate import config_problems as flow_problems
 
+    for queue in config.queue_policies:
+        if queues is None or queue not in queues:
+            out.append(f"queue_policies.{queue}: no such queue in routing.queues")
     trunk = config.calls.outbound_trunk
     if trunk is not None and trunk not in config.trunks:
         out.append(f"calls.outbound_trunk: trunk {trunk!r} does not exist (trunks has: "

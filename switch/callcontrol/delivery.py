@@ -59,10 +59,12 @@ from .deliverystate import (
     Ring,
     RingStage,
     Stage,
+    WaitingPolicy,
 )
 from .incall import InCallMixin
 from .mobile import MobileMixin
 from .outbound import OutboundLeg, OutState
+from .waiting import WaitingMixin
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +84,16 @@ GOODBYES = {
 }
 
 
-class Delivery(InCallMixin, MobileMixin):
+class Delivery(InCallMixin, MobileMixin, WaitingMixin):
     def __init__(self, router_config: Any, legs: LegPlacer, media: AgentMedia, *,
                  destinations: Callable[[str], list[Destination]],
                  mobile_destination: Callable[[str], Destination] | None = None,
                  resolve_transfer: Callable[[str], tuple[str, str] | None] = lambda uri: None,
                  local_for: Callable[[Peer], Listener | None],
                  publish: Callable[[object], None], domain: str, server: str,
-                 hold_music: Any, show_caller_number: bool = False,
+                 hold_music: Any, beep: Any = None,
+                 policies: dict[str, WaitingPolicy] | None = None,
+                 show_caller_number: bool = False,
                  unreachable_retry: float = 30.0, agent_lost_after: float | None = 1.5,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.legs = legs
@@ -103,6 +107,8 @@ class Delivery(InCallMixin, MobileMixin):
         self.domain = domain
         self.server = server
         self.hold_music = hold_music
+        self.beep = beep
+        self.policies = policies or {}
         self.show_caller_number = show_caller_number
         self.unreachable_retry = unreachable_retry
         self.agent_lost_after = agent_lost_after
@@ -135,6 +141,10 @@ class Delivery(InCallMixin, MobileMixin):
                 self._goodbye(decision.call_id, "queue_full")
             elif isinstance(decision, rd.CallTimedOut):
                 self._goodbye(decision.call_id, "max_wait")
+            elif isinstance(decision, rd.WaitEstimateUpdated):
+                queued = self.calls.get(decision.call_id)
+                if queued is not None:
+                    queued.estimate = decision.estimated_wait
             elif isinstance(decision, rd.CallOverflowed) and decision.to == "callback":
                 self._goodbye(decision.call_id, "callback")
 
@@ -145,6 +155,7 @@ class Delivery(InCallMixin, MobileMixin):
         queued = Queued(call, queue, tier, self.clock())
         self.calls[call.call_id] = queued
         self._spawn(self._music(queued))
+        self._spawn(self._announcements(queued))
         self.submit(rc.EnqueueCall(call.call_id, queue, tier=tier, caller_id=call.caller))
 
     def caller_left(self, call_id: str) -> None:
@@ -154,7 +165,9 @@ class Delivery(InCallMixin, MobileMixin):
             return
         was, queued.stage = queued.stage, Stage.ENDED
         now = self.clock()
-        if was is Stage.CONNECTED and queued.agent is not None:
+        if was is Stage.LEAVING:  # voicemail or callback: the router forgot it already
+            self._spawn(self._stop_recording(queued))  # keep what the caller said
+        elif was is Stage.CONNECTED and queued.agent is not None:
             ring = queued.agent
             if ring.answered is not None:
                 ring.answered.hangup("caller hung up")
@@ -168,16 +181,6 @@ class Delivery(InCallMixin, MobileMixin):
             for ring in queued.rings.values():
                 self._cancel(ring)
         self.legs.flush()
-
-    async def _music(self, queued: Queued) -> None:
-        call = queued.call
-        try:
-            async with call.media_lock:
-                if queued.stage is Stage.WAITING:
-                    await self.media.play(call.call_id, call.caller_tag, self.hold_music,
-                                          loop=True)
-        except Exception as exc:
-            log.warning("call %s: hold music not played: %s", call.call_id, exc)
 
     def _goodbye(self, call_id: str, why: str) -> None:
         queued = self.calls.get(call_id)
@@ -383,6 +386,7 @@ class Delivery(InCallMixin, MobileMixin):
                 call.reoffer(await self.media.connect_far_side(
                     call.call_id, call.caller_tag, leg.remote_sdp,
                     lost_after=self.agent_lost_after))
+                await self._record_if_asked(queued)
         except Exception as exc:
             log.warning("call %s: media not connected to agent %s: %s", call.call_id,
                         ring.agent_id, exc)
@@ -522,7 +526,7 @@ class QueueSession:
         self.delivery.enqueue(self.call, self.queue, self.tier)
 
     def digit(self, digit: str, now: float) -> None:
-        pass  # keys while queued (voicemail, callback) arrive with the queue menu
+        self.delivery.caller_key(self.call.call_id, digit)
 
     def stop(self) -> None:
         self.delivery.caller_left(self.call.call_id)

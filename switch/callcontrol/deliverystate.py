@@ -33,6 +33,8 @@ class CallPort(Protocol):
 
 
 class AgentMedia(Protocol):
+    async def record(self, call_id: str) -> None: ...
+    async def stop_recording(self, call_id: str) -> None: ...
     async def offer_far_side(self, call_id: str, caller_tag: str) -> str: ...
     async def connect_far_side(self, call_id: str, caller_tag: str, agent_sdp: str, *,
                                lost_after: float | None = None) -> str | None: ...
@@ -136,6 +138,27 @@ class AgentLost:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueAnnounced:
+    """The waiting caller was told its place and expected wait (in minutes)."""
+
+    call_id: str
+    position: int
+    minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLeft:
+    """The caller left the queue by a key: ``choice`` "voicemail" or "callback" (to
+    ``number``, the number it calls from)."""
+
+    call_id: str
+    queue: str
+    choice: str
+    number: str
+    waited_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class CallAbandoned:
     call_id: str
     queue: str
@@ -158,7 +181,21 @@ class AgentCallEnded:
 class Stage(Enum):
     WAITING = "waiting"      # music on hold, maybe rings under way
     CONNECTED = "connected"  # an agent answered
+    LEAVING = "leaving"      # the caller chose voicemail or a callback: out of the queue
     ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingPolicy:
+    """A queue's ``queue_policies`` entry (switch/config.py), as delivery uses it."""
+
+    announce_every: float = 30.0
+    keys: tuple[tuple[str, str], ...] = ()  # (digit, "voicemail" | "callback")
+    voicemail_seconds: int = 120
+    record: bool = False
+
+    def action(self, digit: str) -> str | None:
+        return dict(self.keys).get(digit)
 
 
 class RingStage(Enum):
@@ -199,3 +236,5 @@ class Queued:
     stage: Stage = Stage.WAITING
     rings: dict[int, Ring] = field(default_factory=dict)  # by reservation
     agent: Ring | None = None
+    estimate: float = 0.0  # the router's expected wait when the call was queued
+    recording: bool = False  # the engine records (the queue's policy, or a voicemail)

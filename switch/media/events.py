@@ -18,11 +18,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from .dtmf import DIGITS
 
-__all__ = ["MediaEvents", "parse_event"]
+__all__ = ["MediaEvent", "MediaEvents", "parse_event"]
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +85,13 @@ class MediaEvents:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEvent:
+    """What a media engine reported about a call (for the bus and the metrics layer)."""
+
+    call_id: str
+    kind: str
+    received_at: float
+    raw: dict[str, Any] = field(hash=False, compare=False)

@@ -72,10 +72,10 @@ class StereoRecorder:
     def drain(self, now: float, final: bool = False) -> bytes:
         """Interleaved stereo PCM ready to be written (all of it when ``final``)."""
         left, right = self._channels
-        if final:
-            ready = max(len(left), len(right))
+        at = now if self._paused_at is None else self._paused_at
+        if final:  # the timeline runs to the end, silence included (a quiet voicemail)
+            ready = max(len(left), len(right), self._position(at) - self._drained)
         else:
-            at = now if self._paused_at is None else self._paused_at
             ready = min(max(len(left), len(right)), self._position(at) - self._drained - _HOLD)
         if ready <= 0:
             return b""
