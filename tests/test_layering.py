@@ -13,10 +13,15 @@ ROOT = Path(__file__).resolve().parent.parent
 # Packages (or modules) that must stay sans-I/O: bytes/commands and `now` in, outputs out.
 PURE = [
     "switch/sip",
+    "switch/callcontrol",
     "routing",
 ]
-# Edges inside pure packages that are allowed to do I/O.
-EDGE_FILES = {"routing/service.py", "routing/cli.py", "routing/progress.py"}
+# Edges inside pure packages that are allowed to do I/O: call control's run on the node's
+# loop (the call service, call delivery and its parts, click to dial, supervision).
+EDGE_FILES = {"routing/service.py", "routing/cli.py", "routing/progress.py",
+              *(f"switch/callcontrol/{name}.py" for name in (
+                  "service", "enginemedia", "delivery", "deliverystate", "incall", "mobile",
+                  "waiting", "clicktodial", "supervise"))}
 FORBIDDEN = {"asyncio", "socket", "time", "datetime", "selectors", "ssl", "threading",
              "uvloop", "redis", "aiomqtt", "trio", "subprocess"}
 
