@@ -127,7 +127,8 @@ class CallStack:
         self.delivery = Delivery(
             router_config, calls, self.media, destinations=self._destinations,
             mobile_destination=self._mobile_destination,
-            resolve_transfer=self._transfer_target,
+            resolve_transfer=self._transfer_target, consults=self._consult_call,
+            end_consult=self._end_consult,
             local_for=self._local_for, publish=self.node.bus.publish,
             domain=config.node.domain, server=f"switchboard/{self.node.version}",
             hold_music=self.hold_music, beep=self.beep,
@@ -159,9 +160,23 @@ class CallStack:
             self.presence.on_event(ContactRegistered(binding.aor, binding.contact, 0,
                                                      binding.peer))
 
-    def _dial_out(self, call: ActiveCall, number: str, sdp: str) -> OutboundLeg:
-        """An agent's call to ``number`` through the trunk, from the company's number."""
+    def _dial_out(self, call: ActiveCall, target: str, sdp: str) -> OutboundLeg:
+        """An agent's call: ``agent:ID`` rings that agent's first phone (an internal call);
+        ``outbound:NUMBER`` goes through the trunk, from the company's number."""
         config = self.node.config
+        kind, _, number = target.partition(":")
+        if kind == "agent":
+            places = self._destinations(number)
+            if not places:
+                raise LookupError(f"{number} has no phone")
+            local = self._local_for(places[0].peer)
+            if local is None:
+                raise LookupError(f"no listener to reach {number}")
+            invite = agent_invite(places[0], agent=number, domain=config.node.domain,
+                                  local=local, shown=CallerShown(call.caller, "internal call"),
+                                  sdp=sdp, server=f"switchboard/{self.node.version}")
+            assert self.node.calls is not None
+            return self.node.calls.place(invite, places[0].peer, via=via_of(invite))
         trunk = config.outbound()
         if trunk is None:
             raise RuntimeError("no trunk configured")
@@ -201,6 +216,33 @@ class CallStack:
     def _live_contacts(self, agent: str) -> int:
         mobile = self.delivery is not None and agent in self.delivery.mobile
         return len(self._bindings(agent)) + (1 if mobile else 0)
+
+    def _consult_call(self, replaces: str) -> tuple[str, str, OutboundLeg] | None:
+        """The consult call a Replaces names (RFC 3891: Call-ID;to-tag;from-tag of the
+        referring agent's own call to a colleague): (call id, colleague, its phone's leg)."""
+        calls = self.node.calls
+        if calls is None:
+            return None
+        call_id, _, params = replaces.partition(";")
+        tags = {value.strip() for name, _, value in (p.partition("=")
+                                                     for p in params.split(";"))
+                if name.strip().lower() in ("to-tag", "from-tag")}
+        for active in calls.calls.values():
+            invite = active.leg.invite
+            far = active.far
+            if invite.call_id != call_id.strip() or far is None or far.ended \
+                    or not active.call.target.startswith("agent:"):
+                continue
+            if tags and not tags & {invite.from_.tag or "", active.leg.local_tag}:
+                continue
+            return active.call_id, active.call.target.split(":", 1)[1], far
+        return None
+
+    def _end_consult(self, call_id: str) -> None:
+        calls = self.node.calls
+        if calls is not None:
+            calls.take_far(call_id)
+            calls.hang_up(call_id, "transferred")
 
     def _transfer_target(self, refer_to: str) -> tuple[str, str] | None:
         """A Refer-To (``<sip:201@domain>``) as (kind, name): what its number leads to

@@ -48,10 +48,11 @@ class RejectCaller:
 
 @dataclass(frozen=True, slots=True)
 class DialOut:
-    """Call ``number`` through the trunk, the far side of the caller's media offered."""
+    """Call ``target`` (``outbound:NUMBER`` through the trunk, ``agent:ID`` at its phones),
+    the far side of the caller's media offered."""
 
     call_id: str
-    number: str
+    target: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +194,7 @@ class Call:
         self.answered_at: float | None = None
         self.end_reason = ""
         self.answer_sdp = ""  # an outbound call's answer for the caller, until the far end's
-        self.dialled = target.startswith("outbound:")
+        self.dialled = target.startswith(("outbound:", "agent:"))
         self.events: list[object] = [CallStarted(call_id, caller, number, target)]
 
     def _step(self, event: CallInput) -> CallState:
@@ -219,7 +220,7 @@ class Call:
             if self._step(CallInput.DIAL) is not CallState.ANCHORING:
                 return []
             self.answer_sdp = answer_sdp
-            return [DialOut(self.call_id, self.target.split(":", 1)[1])]
+            return [DialOut(self.call_id, self.target)]
         if self._step(CallInput.MEDIA_READY) is not CallState.ANCHORING:
             return []
         return [AnswerCaller(self.call_id, answer_sdp)]

@@ -89,6 +89,9 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
                  destinations: Callable[[str], list[Destination]],
                  mobile_destination: Callable[[str], Destination] | None = None,
                  resolve_transfer: Callable[[str], tuple[str, str] | None] = lambda uri: None,
+                 consults: Callable[[str], tuple[str, str, OutboundLeg] | None] = (
+                     lambda replaces: None),
+                 end_consult: Callable[[str], None] = lambda call_id: None,
                  local_for: Callable[[Peer], Listener | None],
                  publish: Callable[[object], None], domain: str, server: str,
                  hold_music: Any, beep: Any = None,
@@ -101,6 +104,8 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
         self.destinations = destinations
         self.mobile_destination = mobile_destination or _no_trunk
         self.resolve_transfer = resolve_transfer
+        self.consults = consults
+        self.end_consult = end_consult
         self.mobile: dict[str, str] = {}  # agent -> the number it takes calls on
         self.local_for = local_for
         self.publish = publish
@@ -174,6 +179,7 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
             self.publish(AgentCallEnded(call_id, ring.agent_id, "caller",
                                         round(now - ring.answered_at, 3)))
             self.submit(rc.EndCall(call_id))
+            self._transferred_done(ring)
         else:
             self.publish(CallAbandoned(call_id, queued.queue,
                                        round(now - queued.enqueued_at, 3)))
@@ -326,6 +332,8 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
             self._agent_offer(ring, ring.legs[event.leg_id], event)
         elif isinstance(event, v.LegReferred):
             self._referred(ring, ring.legs[event.leg_id], event.refer_to)
+        elif isinstance(event, v.LegReoffered):
+            self._reoffered(ring, event)
         elif isinstance(event, v.LegAnswered):
             leg = ring.legs[event.leg_id]
             if queued is None or ring.revoked or queued.stage is not Stage.WAITING \
@@ -409,10 +417,17 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
             return  # the caller hung up first: already counted
         del self.calls[ring.call_id]
         queued.stage = Stage.ENDED
+        self._transferred_done(ring)
         self.publish(AgentCallEnded(ring.call_id, ring.agent_id, "agent",
                                     round(self.clock() - ring.answered_at, 3)))
         self.submit(rc.EndCall(ring.call_id))
         queued.call.hang_up("agent hung up" if reason == v.BY_REMOTE else f"agent: {reason}")
+
+    def _transferred_done(self, ring: Ring) -> None:
+        """A colleague who took a call over by transfer (no reservation: the router did not
+        route it) is ready again when it ends."""
+        if ring.reservation_id < 0 and self.agent_state(ring.agent_id) == "not_ready":
+            self.submit(rc.AgentSetState(ring.agent_id, "ready"))
 
     # -- agents' reachability -----------------------------------------------------------------
 

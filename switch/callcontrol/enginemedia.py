@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..media.client import MediaClient
 from ..media.ivr import ENGINE_TAG_PREFIX, anchor_caller
-from ..media.sdpmedia import keep_formats, sink_answer
+from ..media.sdpmedia import describe, keep_formats, sink_answer
 from ..media.tts import TtsCache
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ class EngineMedia:
         self._answers: dict[str, tuple[int, str]] = {}  # call -> (origin version, answer)
         self._offers: dict[str, str] = {}  # call -> the caller's latest SDP offer
         self._agents: dict[str, str] = {}  # call -> the SDP of the agent on the far side
+        # call -> where the caller sends (address, port, payload types), as last answered
+        self._heard: dict[str, tuple[str, int, tuple[int, ...]] | str] = {}
 
     # -- MediaPort (call control) -------------------------------------------------------------
 
@@ -52,6 +54,7 @@ class EngineMedia:
         self._engine_tags[call_id] = engine_tag
         self._offers[call_id] = sdp
         self._answers[call_id] = (1, _without_origin(answer))
+        self._heard[call_id] = _media_lines(answer)
         return answer
 
     async def update_caller(self, call_id: str, caller_tag: str, sdp: str) -> str:
@@ -72,6 +75,7 @@ class EngineMedia:
         if _without_origin(answer) != previous:
             version += 1
         self._answers[call_id] = (version, _without_origin(answer))
+        self._heard[call_id] = _media_lines(answer)
         return _ORIGIN_VERSION.sub(rf"\g<1>{version}\g<2>", answer, count=1)
 
     async def release(self, call_id: str) -> None:
@@ -79,6 +83,7 @@ class EngineMedia:
         self._answers.pop(call_id, None)
         self._offers.pop(call_id, None)
         self._agents.pop(call_id, None)
+        self._heard.pop(call_id, None)
         await self.client.delete(call_id)
 
     # -- supervision (builtin engine: switch/media/supervision.py) -------------------------------
@@ -147,9 +152,11 @@ class EngineMedia:
     def _changed(self, call_id: str, answer: str) -> str | None:
         """``answer`` (for the caller) with its origin version raised when it differs from
         what the caller has (RFC 3264 §8); None when it does not."""
-        version, previous = self._answers.get(call_id, (1, ""))
-        if _media_lines(answer) == _media_lines(previous):
+        version, _ = self._answers.get(call_id, (1, ""))
+        heard = _media_lines(answer)
+        if heard == self._heard.get(call_id):
             return None
+        self._heard[call_id] = heard
         version += 1
         self._answers[call_id] = (version, _without_origin(answer))
         return _ORIGIN_VERSION.sub(rf"\g<1>{version}\g<2>", answer, count=1)
@@ -218,9 +225,14 @@ def _payload_types(sdp: str) -> set[int]:
     return set()
 
 
-def _media_lines(sdp: str) -> list[str]:
-    """Where the caller sends and what: connection and media lines (address, port, codecs)."""
-    return [line.strip() for line in sdp.splitlines() if line[:2] in ("c=", "m=")]
+def _media_lines(sdp: str) -> tuple[str, int, tuple[int, ...]] | str:
+    """Where the caller sends and what: the audio stream's address, port and payload types
+    (however the SDP spells them: session- or media-level c=, attributes aside)."""
+    try:
+        _, info = describe(sdp)
+    except ValueError:
+        return sdp
+    return info.address, info.port, tuple(f.pt for f in info.formats)
 
 
 def _without_origin(sdp: str) -> str:

@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from routing import commands as rc
 from routing import decisions as rd
@@ -51,6 +52,9 @@ class InCallMixin:
         publish: Callable[[object], None]
         clock: Callable[[], float]
         resolve_transfer: Callable[[str], tuple[str, str] | None]
+        consults: Callable[[str], tuple[str, str, OutboundLeg] | None]
+        end_consult: Callable[[str], None]
+        agent_lost_after: float | None
         _by_leg: dict[str, Ring]
 
         def submit(self, command: rc.Command) -> list[rd.Decision]: ...
@@ -95,6 +99,8 @@ class InCallMixin:
         if queued is None or queued.stage is not Stage.CONNECTED or queued.agent is None:
             return
         ring = queued.agent
+        if ring.held:
+            return  # a phone that holds may send nothing (inactive): not a lost network
         talk = round(self.clock() - ring.answered_at, 3)
         waited = self._release_agent(queued, "agent lost")
         self.publish(AgentLost(call_id, ring.agent_id, reason, talk))
@@ -129,12 +135,17 @@ class InCallMixin:
     # -- transfers ----------------------------------------------------------------------------
 
     def _referred(self, ring: Ring, leg: OutboundLeg, refer_to: str) -> None:
-        """The agent transfers its caller (blind, REFER): to a queue's number, the caller
-        waits there first in line; anything else is refused in the NOTIFY and the call goes
-        on."""
+        """The agent transfers its caller (REFER): blind to a queue's number, the caller
+        waits there first in line; attended (``Replaces``: the agent's own consult call to
+        another agent), the other agent takes the caller over; anything else is refused in
+        the NOTIFY and the call goes on."""
         queued = self.calls.get(ring.call_id)
         if queued is None or queued.agent is not ring:
             leg.notify_refer(481, "Call Does Not Exist")
+            return
+        replaces = _replaces(refer_to)
+        if replaces is not None:
+            self._attended(queued, ring, leg, refer_to, replaces)
             return
         target = self.resolve_transfer(refer_to)
         if target is None:
@@ -151,6 +162,65 @@ class InCallMixin:
         self.publish(CallTransferred(ring.call_id, ring.agent_id, f"queue:{name}"))
         self._release_agent(queued, "transferred")
         self._requeue(queued, name, 0.0, TRANSFERRING)
+
+    def _attended(self, queued: Queued, ring: Ring, leg: OutboundLeg, refer_to: str,
+                  replaces: str) -> None:
+        """RFC 3891: the agent consulted a colleague in a call of its own and now hands its
+        caller over. The colleague's phone leaves the consult call and joins this one (a
+        re-INVITE toward this call's media); the referring agent's two calls end."""
+        consult = self.consults(replaces)
+        if consult is None:
+            leg.notify_refer(481, "Call/Transaction Does Not Exist")
+            self.publish(TransferFailed(ring.call_id, ring.agent_id, refer_to,
+                                        "no such consult call"))
+            return
+        consult_id, colleague, colleague_leg = consult
+        leg.notify_refer(200, "OK")
+        self.publish(CallTransferred(ring.call_id, ring.agent_id, f"agent:{colleague}"))
+        self._release_agent(queued, "transferred")
+        self.end_consult(consult_id)  # BYE to the referring agent's consult leg
+        now = self.clock()
+        taken = Ring(queued.call.call_id, colleague, -1, now, stage=RingStage.ANSWERED,
+                     answered=colleague_leg, answered_at=now)
+        taken.legs[colleague_leg.leg_id] = colleague_leg
+        self._by_leg[colleague_leg.leg_id] = taken
+        queued.stage, queued.agent = Stage.CONNECTED, taken
+        # The router did not route this one: keep queue calls off the colleague meanwhile.
+        self.submit(rc.AgentSetState(colleague, "not_ready", "transfer"))
+        self._spawn(self._move_to(queued, taken, colleague_leg))
+        self.legs.flush()
+
+    async def _move_to(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
+        """Offer the colleague's phone this call's far side; ``_reoffered`` completes it."""
+        call = queued.call
+        try:
+            async with call.media_lock:
+                call.reoffer(await self.media.disconnect_far_side(call.call_id,
+                                                                  call.caller_tag))
+                leg.reoffer(await self.media.offer_far_side(call.call_id, call.caller_tag))
+            self.legs.flush()
+        except Exception as exc:
+            log.warning("call %s: transfer media not moved: %s", call.call_id, exc)
+            leg.hangup("transfer failed")
+            self.legs.flush()
+
+    def _reoffered(self, ring: Ring, event: v.LegReoffered) -> None:
+        queued = self.calls.get(ring.call_id)
+        if queued is None or queued.agent is not ring or ring.answered is None:
+            return
+        if not 200 <= event.status < 300 or not event.sdp:
+            ring.answered.hangup("transfer refused")  # the caller is released with it
+            return
+        self._spawn(self._connect_moved(queued, event.sdp))
+
+    async def _connect_moved(self, queued: Queued, sdp: str) -> None:
+        call = queued.call
+        try:
+            async with call.media_lock:
+                call.reoffer(await self.media.connect_far_side(
+                    call.call_id, call.caller_tag, sdp, lost_after=self.agent_lost_after))
+        except Exception as exc:
+            log.warning("call %s: transferred media not connected: %s", call.call_id, exc)
 
     async def _back_to_queue(self, queued: Queued, notice: str) -> None:
         """The far side is the engine again: a short notice, then music until an agent."""
@@ -173,6 +243,18 @@ class InCallMixin:
 _DIRECTION = re.compile(r"(?m)^a=(sendrecv|sendonly|recvonly|inactive)\r?$")
 _MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
 _VERSION = re.compile(r"(?m)^(o=\S+ \S+ )\d+( )")
+
+
+def _replaces(refer_to: str) -> str | None:
+    """The Replaces header of a Refer-To URI (``<sip:b@x?Replaces=id%3Bto-tag%3D1...>``),
+    unescaped: ``id;to-tag=1;from-tag=2``; None for a blind transfer."""
+    text = refer_to.strip().strip("<>")
+    _, _, headers = text.partition("?")
+    for header in headers.split("&"):
+        name, _, value = header.partition("=")
+        if name.strip().lower() == "replaces" and value:
+            return unquote(value)
+    return None
 
 
 def mirrored(ours: str, theirs: str, version: int) -> str:

@@ -100,6 +100,9 @@ class OutboundLeg:
         self._bye_key: str | None = None
         self._ended_sent = False
         self._pending_offer: Request | None = None
+        self._reinvite: Request | None = None  # our re-INVITE (a consult transfer)
+        self._reinvite_key: str | None = None  # until its final response
+        self._reinvite_done: str | None = None  # its key, for retransmitted 2xx
         self._refer_open = False
         # What we offered the phone (the INVITE's SDP), answered again on hold and resume.
         self.local_sdp = invite.body.decode("utf-8", "replace") if invite.body else ""
@@ -152,6 +155,10 @@ class OutboundLeg:
             if response.status >= 200 and self.state is OutState.ENDING:
                 self._step(OutInput.BYE_DONE)
             return
+        if self._reinvite is not None and key in (self._reinvite_key, self._reinvite_done):
+            self._reinvite_done = key
+            self._on_reinvite_response(response)
+            return
         if key != self._invite_key:
             return  # the CANCEL's own 200: nothing to do (§9.1)
         status = response.status
@@ -178,6 +185,9 @@ class OutboundLeg:
                                                         OutState.CANCELLING):
             self._step(OutInput.FAILURE)
             self._ended(v.TRANSPORT, 408)
+        elif key == self._reinvite_key:
+            self._reinvite_key = None
+            self.host.emit(v.LegReoffered(self.leg_id, 408, ""))
 
     def on_request(self, request: Request, peer: Peer, now: float) -> None:
         """A request inside our dialog (RFC 3261 §12.2.2): BYE ends it; a re-INVITE or
@@ -257,6 +267,30 @@ class OutboundLeg:
         self.host.send_owned(self, notify, self.peer)
         if final:
             self._refer_open = False
+
+    def reoffer(self, sdp: str) -> None:
+        """Offer the phone a new SDP in a re-INVITE (RFC 3261 §14.1): its media now goes to
+        another call's far side (a consult transfer); ``LegReoffered`` tells the outcome."""
+        if self.dialog is None or self.state is not OutState.CONFIRMED:
+            raise ProtocolError(f"outbound leg {self.leg_id} has no confirmed dialog")
+        self.local_sdp = sdp
+        request = self.dialog.create_request("INVITE", via=self.via, body=sdp.encode(),
+                                             content_type="application/sdp")
+        self._reinvite = request
+        self._reinvite_key = self.host.send_owned(self, request, self.peer)
+
+    def _on_reinvite_response(self, response: Response) -> None:
+        request = self._reinvite
+        if request is None or response.status < 200:
+            return
+        if response.status < 300:
+            assert self.dialog is not None
+            self.host.sip.send_request(self.dialog.create_ack(request, via=self.via),
+                                       self.peer)  # every 2xx, retransmissions too
+            if self._reinvite_key is None:
+                return  # a retransmitted 2xx: ACKed again, already told
+        self._reinvite_key = None
+        self.host.emit(v.LegReoffered(self.leg_id, response.status, _sdp(response)))
 
     def on_ack(self, ack: Request) -> None:
         """The ACK of our 2xx to a re-INVITE: nothing more to do (the session is as we

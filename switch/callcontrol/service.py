@@ -51,7 +51,8 @@ class MediaPort(Protocol):
                                lost_after: float | None = None) -> str | None: ...
 
 
-# (the caller's call, the number, the SDP offer) -> the leg placed toward the trunk
+# (the caller's call, its target "outbound:NUMBER" | "agent:ID", the SDP offer) -> the leg
+# placed toward the trunk or the agent's phone; LookupError: nobody to ring there (480)
 Dialer = Callable[["ActiveCall", str, str], OutboundLeg]
 
 
@@ -166,6 +167,16 @@ class CallService:
         self.ua.flush_events()
         self._arm()
 
+    def take_far(self, call_id: str) -> OutboundLeg | None:
+        """Detach an outbound call's far leg (another call takes it over: a consult
+        transfer); ending this call then leaves that leg alone."""
+        active = self.calls.get(call_id)
+        if active is None or active.far is None:
+            return None
+        far, active.far = active.far, None
+        self._by_far.pop(far.leg_id, None)
+        return far
+
     def hang_up(self, call_id: str, reason: str) -> None:
         active = self.calls.get(call_id)
         if active is not None:
@@ -244,7 +255,7 @@ class CallService:
             elif isinstance(command, c.ReleaseMedia):
                 self._spawn(active, self._release(active))
             elif isinstance(command, c.DialOut):
-                self._spawn(active, self._dial(active, command.number))
+                self._spawn(active, self._dial(active, command.target))
             elif isinstance(command, c.RingCaller):
                 active.leg.ring(now)
             elif isinstance(command, c.HangupFar) and active.far is not None:
@@ -275,7 +286,7 @@ class CallService:
 
     # -- outbound calls -----------------------------------------------------------------------
 
-    async def _dial(self, active: ActiveCall, number: str) -> None:
+    async def _dial(self, active: ActiveCall, target: str) -> None:
         try:
             if self.dialer is None:
                 raise RuntimeError("no trunk for outbound calls")
@@ -283,9 +294,12 @@ class CallService:
                 sdp = await self.media.offer_far_side(active.call_id, active.caller_tag)
             if active.call.state is not c.CallState.DIALING:
                 return  # the caller gave up meanwhile
-            far = self.dialer(active, number, sdp)
+            far = self.dialer(active, target, sdp)
+        except LookupError as exc:
+            self._after(active, active.call.far_failed(480, f"Temporarily Unavailable ({exc})"))
+            return
         except Exception as exc:
-            log.warning("call %s: cannot dial %s: %s", active.call_id, number, exc)
+            log.warning("call %s: cannot dial %s: %s", active.call_id, target, exc)
             self._after(active, active.call.far_failed(503, "Service Unavailable (trunk)"))
             return
         active.far = far

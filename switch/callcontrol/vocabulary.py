@@ -61,6 +61,15 @@ class LegUpdateOffered:
 
 
 @dataclass(frozen=True, slots=True)
+class LegReoffered:
+    """Our re-INVITE to a phone was answered (``sdp``) or refused (``status``, sdp "")."""
+
+    leg_id: str
+    status: int
+    sdp: str
+
+
+@dataclass(frozen=True, slots=True)
 class LegReferred:
     """The phone asks us to transfer its call (REFER, RFC 3515) to ``refer_to`` (a URI);
     tell it how that went with ``OutboundLeg.notify_refer``."""
@@ -86,4 +95,4 @@ class LegEnded:
 
 
 LegEvent = (LegOffered | LegRinging | LegAnswered | LegConfirmed | LegUpdateOffered
-            | DigitReceived | LegReferred | LegEnded)
+            | DigitReceived | LegReferred | LegReoffered | LegEnded)

@@ -184,7 +184,10 @@ def sink_answer(engine_offer: str, version: int = 1) -> str:
     this origin on to the caller, and a changed answer in a re-INVITE must carry a higher
     version (§8)."""
     _, info = describe(engine_offer)
-    chosen = info.voice[:1]
+    # G.711 first: the engines play prompts and music in G.711 only, and a caller's first
+    # codec may be one they relay but cannot speak (G.722, Opus...).
+    g711 = [f for f in info.voice if f.name in ("PCMU", "PCMA")]
+    chosen = (g711 or info.voice)[:1]
     if not chosen:
         raise ValueError("the engine's offer has no voice codec")
     if info.telephone_event is not None:

@@ -21,10 +21,10 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..sip.address import Peer
-from ..sip.uri import SipUri
+from ..sip.uri import SipUri, parse_uri
 
 # -- events (past tense, frozen; published on the node's bus) ------------------------------
 
@@ -87,43 +87,119 @@ class ContactUpdate:
     reg_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class Binding:
+    """One stored contact of an AOR (immutable: a refresh stores a new one).
+
+    Kept compact, because the node holds one per registered phone: the contact URI is stored
+    as its text (the same string object the binding events carry, so the qualifier shares
+    it) and parsed again only when asked for (``uri``: routing a call, comparing on
+    refresh); ``parse_uri(str(uri))`` equals ``uri`` (tests/registrar/test_locations.py).
+    """
+
+    __slots__ = (
+        "aor",
+        "call_id",
+        "contact",
+        "cseq",
+        "expires_at",
+        "instance_id",
+        "peer",
+        "q",
+        "reg_id",
+        "registered_at",
+        "user_agent",
+    )
+
     aor: str
-    uri: SipUri
+    contact: str
     expires_at: float
     peer: Peer
     call_id: str
     cseq: int
     registered_at: float
-    q: float | None = None
-    instance_id: str | None = None
-    reg_id: int | None = None
-    user_agent: str | None = None
+    q: float | None
+    instance_id: str | None
+    reg_id: int | None
+    user_agent: str | None
+
+    def __init__(self, aor: str, uri: SipUri | str, expires_at: float, peer: Peer,
+                 call_id: str, cseq: int, registered_at: float, q: float | None = None,
+                 instance_id: str | None = None, reg_id: int | None = None,
+                 user_agent: str | None = None) -> None:
+        setter = object.__setattr__
+        setter(self, "aor", aor)
+        setter(self, "contact", uri if isinstance(uri, str) else str(uri))
+        setter(self, "expires_at", expires_at)
+        setter(self, "peer", peer)
+        setter(self, "call_id", call_id)
+        setter(self, "cseq", cseq)
+        setter(self, "registered_at", registered_at)
+        setter(self, "q", q)
+        setter(self, "instance_id", instance_id)
+        setter(self, "reg_id", reg_id)
+        setter(self, "user_agent", user_agent)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Binding is immutable (cannot set {name})")
 
     @property
-    def contact(self) -> str:
-        return str(self.uri)
+    def uri(self) -> SipUri:
+        uri = parse_uri(self.contact)
+        assert isinstance(uri, SipUri)  # stored from a SipUri (apply checks it)
+        return uri
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in Binding.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Binding):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in Binding.__slots__)
+        return f"Binding({inner})"
 
     def remaining(self, now: float) -> int:
         """Whole seconds left, rounded up so a live binding never shows ``expires=0``."""
         return max(0, math.ceil(self.expires_at - now))
 
-    def same_binding(self, update: ContactUpdate) -> bool:
+    def same_binding(self, update: ContactUpdate, update_contact: str | None = None) -> bool:
         if update.instance_id is not None and self.instance_id is not None:
             return (update.instance_id == self.instance_id
                     and (update.reg_id is None or self.reg_id is None
                          or update.reg_id == self.reg_id))
+        if update_contact is not None and update_contact == self.contact:
+            return True  # the same text is the same URI (the usual refresh)
         return self.uri.matches(update.uri)
+
+
+# User-Agent texts repeat across phones (a fleet runs a few firmware versions): keep one copy.
+_USER_AGENTS: dict[str, str] = {}
+_USER_AGENTS_MAX = 1024
+
+
+def _shared_user_agent(text: str | None) -> str | None:
+    if text is None:
+        return None
+    shared = _USER_AGENTS.get(text)
+    if shared is None:
+        if len(_USER_AGENTS) >= _USER_AGENTS_MAX:
+            return text
+        shared = _USER_AGENTS[text] = text
+    return shared
 
 
 class LocationService:
     def __init__(self, max_contacts: int = 5) -> None:
         self.max_contacts = max_contacts
         self._bindings: dict[str, list[Binding]] = {}
-        # (expires_at, sequence, aor): lazily cleaned; a popped entry is re-checked.
-        self._heap: list[tuple[float, int, str]] = []
-        self._seq = 0
+        # (expires_at, aor): lazily cleaned; a popped entry is re-checked. No tie-breaking
+        # sequence: equal times order by AOR, and the entry stays two objects smaller.
+        self._heap: list[tuple[float, str]] = []
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -146,7 +222,7 @@ class LocationService:
 
     def next_expiry(self) -> float | None:
         while self._heap:
-            when, _, aor = self._heap[0]
+            when, aor = self._heap[0]
             if any(b.expires_at == when for b in self._bindings.get(aor, ())):
                 return when
             heapq.heappop(self._heap)
@@ -160,28 +236,28 @@ class LocationService:
         any contact is older than its stored binding."""
         current, events = self._live(aor, now)
         staged = list(current)
+        user_agent = _shared_user_agent(user_agent)
         for update in updates:
-            index = next((i for i, b in enumerate(staged) if b.same_binding(update)), None)
+            contact = str(update.uri)
+            index = next((i for i, b in enumerate(staged) if b.same_binding(update, contact)),
+                         None)
             if index is not None:
                 old = staged[index]
                 if old.call_id == call_id and cseq <= old.cseq:
-                    raise OutOfOrder(str(update.uri))
+                    raise OutOfOrder(contact)
                 if update.expires == 0:
                     del staged[index]
                     events.append(ContactRemoved(aor, old.contact, "unregistered", old.peer))
                     continue
-                staged[index] = replace(
-                    old, uri=update.uri, expires_at=now + update.expires, peer=peer,
-                    call_id=call_id, cseq=cseq, q=update.q, instance_id=update.instance_id,
-                    reg_id=update.reg_id, user_agent=user_agent)
-                events.append(ContactRefreshed(aor, str(update.uri), update.expires, peer))
+                staged[index] = Binding(
+                    aor, contact, now + update.expires, peer, call_id, cseq,
+                    old.registered_at, update.q, update.instance_id, update.reg_id, user_agent)
+                events.append(ContactRefreshed(aor, contact, update.expires, peer))
             elif update.expires > 0:
                 staged.append(Binding(
-                    aor=aor, uri=update.uri, expires_at=now + update.expires, peer=peer,
-                    call_id=call_id, cseq=cseq, registered_at=now, q=update.q,
-                    instance_id=update.instance_id, reg_id=update.reg_id,
-                    user_agent=user_agent))
-                events.append(ContactRegistered(aor, str(update.uri), update.expires, peer))
+                    aor, contact, now + update.expires, peer, call_id, cseq, now, update.q,
+                    update.instance_id, update.reg_id, user_agent))
+                events.append(ContactRegistered(aor, contact, update.expires, peer))
         while len(staged) > self.max_contacts:
             oldest = min(staged, key=lambda b: b.registered_at)
             staged.remove(oldest)
@@ -211,7 +287,7 @@ class LocationService:
         """Remove bindings whose time has come; one ContactExpired per binding."""
         events: list[ContactExpired] = []
         while self._heap and self._heap[0][0] <= now:
-            _, _, aor = heapq.heappop(self._heap)
+            _, aor = heapq.heappop(self._heap)
             bindings = self._bindings.get(aor)
             if not bindings:
                 continue
@@ -244,5 +320,4 @@ class LocationService:
             self._bindings.pop(aor, None)
         for binding in bindings:
             if id(binding) not in before:
-                self._seq += 1
-                heapq.heappush(self._heap, (binding.expires_at, self._seq, aor))
+                heapq.heappush(self._heap, (binding.expires_at, aor))

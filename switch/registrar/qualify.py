@@ -68,6 +68,7 @@ class _Target:
     outstanding: int | None = None  # probe id awaiting an answer
     outstanding_since: float = 0.0
     deadline: float | None = None
+    key: TargetKey | None = None  # (aor, contact), shared by the table and the heap
 
     @property
     def kind(self) -> ProbeKind | None:
@@ -85,8 +86,8 @@ class Qualifier:
         self.misses = misses
         self._targets: dict[TargetKey, _Target] = {}
         self._probes: dict[int, TargetKey] = {}
-        self._heap: list[tuple[float, int, TargetKey]] = []
-        self._seq = 0
+        # (deadline, key): lazily cleaned; ties order by key (no sequence: smaller entries).
+        self._heap: list[tuple[float, TargetKey]] = []
         self._next_probe_id = 0
 
     # -- inputs -----------------------------------------------------------------------------
@@ -98,7 +99,7 @@ class Qualifier:
             target = self._targets.get(key)
             if target is None:
                 self._targets[key] = target = _Target(event.aor, event.contact, event.peer,
-                                                      next_probe=now + self.interval)
+                                                      next_probe=now + self.interval, key=key)
                 self._schedule(target)
                 return []
             # A refresh is proof of life, possibly from a new address or connection.
@@ -161,7 +162,7 @@ class Qualifier:
         probes: list[Probe] = []
         events: list[QualifyEvent] = []
         while self._heap and self._heap[0][0] <= now:
-            when, _, key = heapq.heappop(self._heap)
+            when, key = heapq.heappop(self._heap)
             target = self._targets.get(key)
             if target is None or target.deadline != when:
                 continue
@@ -187,7 +188,7 @@ class Qualifier:
 
     def next_deadline(self) -> float | None:
         while self._heap:
-            when, _, key = self._heap[0]
+            when, key = self._heap[0]
             target = self._targets.get(key)
             if target is not None and target.deadline == when:
                 return when
@@ -229,5 +230,6 @@ class Qualifier:
             deadline = None
         target.deadline = deadline
         if deadline is not None:
-            self._seq += 1
-            heapq.heappush(self._heap, (deadline, self._seq, (target.aor, target.contact)))
+            if target.key is None:
+                target.key = (target.aor, target.contact)
+            heapq.heappush(self._heap, (deadline, target.key))

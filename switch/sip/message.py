@@ -190,7 +190,7 @@ class Message:
             if name not in headers:
                 raise ParseError(f"missing {name}")
         for name in _SINGLE:
-            if len(headers.fields(name)) > 1:
+            if headers.count(name) > 1:
                 raise ParseError(f"more than one {name} header")
         _ = (self.vias, self.cseq, self.call_id, self.from_, self.to, self.contacts)
         date = headers.get("Date")

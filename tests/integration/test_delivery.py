@@ -11,9 +11,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
+import sys
 import time
 import wave
 from collections.abc import Callable
@@ -24,7 +26,7 @@ import numpy as np
 import pytest
 
 from tests.integration.calls_support import call_ids, call_lines, delivery_config, delivery_lines
-from tests.integration.conftest import RunningNode, require
+from tests.integration.conftest import ROOT_DIR, RunningNode, require
 from tests.integration.ctl import ctl, ctl_json
 from tests.integration.peers.baresip import Baresip
 from tests.integration.sipclient import wait_for
@@ -409,3 +411,44 @@ def _notify_block(messages: str) -> str:
     start = messages.index("NOTIFY sip:")
     end = messages.find("-----", start)
     return messages[start:end if end > 0 else None]
+
+
+def test_a_consult_transfer_hands_the_caller_to_a_colleague(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    """pjsua2 as agent 1001: answers the queue call, calls 1002 (an internal call), then
+    REFER with Replaces; 1002 (baresip) takes the caller over, its phone re-INVITEd onto the
+    caller's media, and talks until the caller hangs up."""
+    require("baresip", "baresip-core")
+    # pjsua2 on its null sound device sends no RTP: the media watchdog must not take that
+    # for a dropped network during this test.
+    node = start_node(config=delivery_config(agents=1, agent_media_timeout=300))
+    host, port = node.addr("udp")
+    with Baresip(tmp_path / "colleague", [f"<sip:1002@{host}:{port}>;auth_pass=demo1002;"
+                                          "answermode=auto;regint=600"],
+                 extra_config=("ausrc_srate 48000", "ausrc_channels 2")) as colleague, \
+            ThreadPoolExecutor(2) as pool:
+        assert colleague.wait_registration() == "OK"
+        agent = pool.submit(subprocess.run, [
+            sys.executable, "-m", "tests.integration.peers.pjsua2_transfer",
+            "--node", f"{host}:{port}", "--talk", "1.5"],
+            capture_output=True, text=True, timeout=90, cwd=ROOT_DIR)
+        assert wait_for(lambda: "agent 1001 logged in (ready)" in node.stderr(), timeout=15)
+        caller = pool.submit(queue_call, node, tmp_path, max_wait_ms=9_000, media=True)
+        pj = agent.result(timeout=90)
+        result = caller.result(timeout=90)
+        assert result.returncode == 0, result.stdout[-1500:]
+    results = [line for line in pj.stdout.splitlines() if line.startswith("RESULT ")]
+    assert results, (pj.stdout[-3000:], pj.stderr[-3000:])
+    outcome = json.loads(results[-1].removeprefix("RESULT "))
+    assert outcome == {"registered": True, "answered": True, "consulted": True,
+                       "both_ended": True}, (outcome, pj.stderr[-2000:])
+    queue_call_id, consult_id = call_ids(node)
+    steps = steps_of(node, queue_call_id)
+    wanted = ["connected to agent 1001 from support", "transferred by agent 1001 to agent:1002",
+              "with agent 1002 ended by caller", "ended: remote hung up"]
+    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
+    assert -1 not in found and found == sorted(found), (wanted, found, steps)
+    assert not any("transfer refused" in s for s in steps), steps  # re-INVITE accepted
+    consult = steps_of(node, consult_id)
+    assert consult[0].startswith("started: from 1001 to 1002 (agent:1002)"), consult
+    assert consult[-1].startswith("ended: transferred"), consult

@@ -164,8 +164,8 @@ def test_authenticated_agent_calls() -> None:
     decision = authed_invite(policy, "sip:100@switchboard.local")
     assert decision.admit == "ivr:main" and isinstance(decision.events[0], CallArrived)
     assert decision.events[0].user == "1001" and decision.events[0].target == "ivr:main"
-    agent = authed_invite(make_policy(), "sip:1002@switchboard.local").response
-    assert agent is not None and agent.status == 480  # agents: with call delivery
+    agent = authed_invite(make_policy(), "sip:1002@switchboard.local")
+    assert agent.response is None and agent.admit == "agent:1002"  # an internal call
     outbound = authed_invite(make_policy(), "sip:+4930123456@switchboard.local").response
     assert outbound is not None and outbound.status == 403
     unknown = authed_invite(make_policy(), "sip:555@switchboard.local").response

@@ -279,6 +279,21 @@ def test_replay_map_is_bounded_and_eviction_does_not_reopen_replays() -> None:
     assert chal.verify(answer(chal, 6.0)[1], "REGISTER", lookup, 10.0).ok
 
 
+def test_evicted_nonce_sets_the_floor_at_its_issue_time() -> None:
+    # The replay map is keyed by the nonce's payload as an int; the floor is read back from it.
+    chal = server(max_nonces=1)
+    first, second = answer(chal, 1.25)[1], answer(chal, 2.5)[1]
+    assert chal.verify(first, "REGISTER", lookup, 3.0).ok
+    assert chal.verify(second, "REGISTER", lookup, 3.0).ok  # evicts the first
+    assert chal.tracked_nonces == 1
+    assert chal._floor_ms == 1250
+    # a nonce issued at the floor (never used) is refused as stale, a later one is accepted
+    at_floor, later = answer(chal, 1.25)[1], answer(chal, 2.75)[1]
+    refused = chal.verify(at_floor, "REGISTER", lookup, 3.0)
+    assert not refused.ok and refused.stale
+    assert chal.verify(later, "REGISTER", lookup, 3.0).ok
+
+
 # -- header parsing -----------------------------------------------------------------------------
 
 def test_parse_quoted_escapes_tokens_and_spacing() -> None:

@@ -15,6 +15,7 @@ from typing import cast
 
 import pytest
 
+from loadtest.sipp import free_local_port
 from switch.sip.address import Listener, Peer
 from switch.sip.endpoint import Endpoint
 from switch.sip.events import (
@@ -244,6 +245,9 @@ async def test_sipp_calls_complete_and_every_2xx_is_acked(tmp_path: Path) -> Non
         process = await asyncio.create_subprocess_exec(
             sipp, "-nostdin", "-sn", "uac", "-m", "20", "-r", "20", "-i", "127.0.0.1",
             "-p", "0", "-timeout", "30", "-trace_stat", "-stf", str(stats),
+            # SIPp binds an RTP port even here (6000 by default), which another SIPp on a
+            # shared machine may hold: take a free one.
+            "-mp", str(free_local_port("127.0.0.1")),
             f"127.0.0.1:{bound.port}", cwd=tmp_path,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         code = await asyncio.wait_for(process.wait(), timeout=60)
