@@ -18,6 +18,7 @@ from .callcontrol.agentdial import mask_number
 from .callcontrol.supervise import SupervisionChanged
 from .ivr import commands as ivr
 from .ivr.runner import CallbackRequested, CallQueued, IvrStep, VoicemailStarted
+from .ivr.survey import SurveyAnswered
 from .media.events import MediaEvent
 
 events_log = logging.getLogger("switch.calls.events")
@@ -60,6 +61,8 @@ def log_call_event(event: object) -> None:
         events_log.info("call %s media %s", event.call_id, event.kind)
     elif isinstance(event, Delivered):
         _log_delivery(event)
+    elif isinstance(event, SurveyAnswered):
+        events_log.info("call %s survey %s %d", event.call_id, event.measure, event.score)
     elif isinstance(event, c.CallEnded):
         events_log.info("call %s ended: %s (%s, %.1f s)", event.call_id, event.reason,
                         "answered" if event.answered else "not answered",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -321,9 +322,10 @@ class CallStack:
             call.publish(CallQueued(call.call_id, name, 0, None, None))
             return QueueSession(delivery, call, name)
 
-        def enqueue(command: ivr.Enqueue) -> QueueSession:
+        def enqueue(command: ivr.Enqueue, after_agent: Callable[[], bool] | None
+                    ) -> QueueSession:
             assert delivery is not None
-            return QueueSession(delivery, call, command.queue, command.tier)
+            return QueueSession(delivery, call, command.queue, command.tier, after_agent)
 
         session = new_session(name, self.flows, call, calls.clock(),
                               api_base=self.node.http_url or None)

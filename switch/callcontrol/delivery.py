@@ -155,9 +155,12 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
 
     # -- callers ------------------------------------------------------------------------------
 
-    def enqueue(self, call: CallPort, queue: str, tier: str | None = None) -> None:
-        """The caller waits in ``queue`` (music on hold) until an agent answers."""
-        queued = Queued(call, queue, tier, self.clock())
+    def enqueue(self, call: CallPort, queue: str, tier: str | None = None,
+                after_agent: Callable[[], bool] | None = None) -> None:
+        """The caller waits in ``queue`` (music on hold) until an agent answers.
+        ``after_agent``: when the agent hangs up, the caller stays if it returns True (a
+        post-call survey); else the call ends with the agent's."""
+        queued = Queued(call, queue, tier, self.clock(), after_agent=after_agent)
         self.calls[call.call_id] = queued
         self._spawn(self._music(queued))
         self._spawn(self._announcements(queued))
@@ -421,7 +424,24 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
         self.publish(AgentCallEnded(ring.call_id, ring.agent_id, "agent",
                                     round(self.clock() - ring.answered_at, 3)))
         self.submit(rc.EndCall(ring.call_id))
-        queued.call.hang_up("agent hung up" if reason == v.BY_REMOTE else f"agent: {reason}")
+        why = "agent hung up" if reason == v.BY_REMOTE else f"agent: {reason}"
+        if queued.after_agent is not None:
+            self._spawn(self._after_agent(queued, queued.after_agent, why))
+        else:
+            queued.call.hang_up(why)
+
+    async def _after_agent(self, queued: Queued, after: Callable[[], bool], why: str) -> None:
+        """The far side back to the engine, then whoever asked keeps the caller (a survey)."""
+        call = queued.call
+        try:
+            async with call.media_lock:
+                call.reoffer(await self.media.disconnect_far_side(call.call_id,
+                                                                  call.caller_tag))
+            if after():
+                return
+        except Exception as exc:
+            log.warning("call %s: nothing after the agent: %s", call.call_id, exc)
+        call.hang_up(why)
 
     def _transferred_done(self, ring: Ring) -> None:
         """A colleague who took a call over by transfer (no reservation: the router did not
@@ -531,14 +551,16 @@ class QueueSession:
     abandoned or ended when the call stops."""
 
     def __init__(self, delivery: Delivery, call: CallPort, queue: str,
-                 tier: str | None = None) -> None:
+                 tier: str | None = None,
+                 after_agent: Callable[[], bool] | None = None) -> None:
         self.delivery = delivery
         self.call = call
         self.queue = queue
         self.tier = tier
+        self.after_agent = after_agent
 
     def start(self, now: float) -> None:
-        self.delivery.enqueue(self.call, self.queue, self.tier)
+        self.delivery.enqueue(self.call, self.queue, self.tier, self.after_agent)
 
     def digit(self, digit: str, now: float) -> None:
         self.delivery.caller_key(self.call.call_id, digit)

@@ -8,6 +8,7 @@ engine, the placing of legs); events go to the bus (past tense, frozen); ``Queue
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -236,5 +237,6 @@ class Queued:
     stage: Stage = Stage.WAITING
     rings: dict[int, Ring] = field(default_factory=dict)  # by reservation
     agent: Ring | None = None
+    after_agent: Callable[[], bool] | None = None  # e.g. a post-call survey takes the call on
     estimate: float = 0.0  # the router's expected wait when the call was queued
     recording: bool = False  # the engine records (the queue's policy, or a voicemail)

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from . import commands as cmd
 from .engine import CallFacts, IvrSession
 from .schema import Prompt
+from .survey import PostCallSurvey
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ class QueuedService(Protocol):
     def stop(self) -> None: ...
 
 
-Enqueuer = Callable[[cmd.Enqueue], QueuedService]
+# (the flow's queue node, what to do when the agent hangs up: True when it takes the call on)
+Enqueuer = Callable[[cmd.Enqueue, Callable[[], bool] | None], QueuedService]
 
 
 class IvrRunner:
@@ -83,6 +85,7 @@ class IvrRunner:
         self.call = call
         self.enqueue = enqueue  # call delivery: the queue takes the call over
         self._queued: QueuedService | None = None
+        self._survey: PostCallSurvey | None = None
         self.session = session
         self.media = media
         self.prompt_dir = prompt_dir
@@ -105,7 +108,9 @@ class IvrRunner:
         self._apply(self.session.start(now))
 
     def digit(self, digit: str, now: float) -> None:
-        if self._queued is not None:
+        if self._survey is not None:
+            self._survey.digit(digit)
+        elif self._queued is not None:
             self._queued.digit(digit, now)
         elif not self._stopped and not self.session.finished:
             self._apply(self.session.handle(cmd.DigitPressed(digit), now))
@@ -258,7 +263,8 @@ class IvrRunner:
         self.call.publish(CallQueued(self.call.call_id, command.queue, command.priority,
                                      command.skills, command.tier))
         if self.enqueue is not None:
-            self._queued = self.enqueue(command)
+            after = self._after_agent if self.session.survey else None
+            self._queued = self.enqueue(command, after)
             self._queued.start(self.clock())
         else:
             self._spawn(self._play_hold())
@@ -269,6 +275,27 @@ class IvrRunner:
                                   loop=True)
         except Exception as exc:
             log.warning("call %s: hold music not played: %s", self.call.call_id, exc)
+
+    def _after_agent(self) -> bool:
+        """The agent hung up and the flow asked for a survey: the caller stays for it."""
+        self._queued = None
+        self._survey = PostCallSurvey(self.call.call_id, self.session.survey, say=self._say,
+                                      publish=self.call.publish)
+        self._spawn(self._run_survey(self._survey))
+        return True
+
+    async def _run_survey(self, survey: PostCallSurvey) -> None:
+        try:
+            await survey.run()
+        except Exception as exc:
+            log.warning("call %s: survey failed: %s", self.call.call_id, exc)
+        self._stopped = True
+        self.call.hang_up("survey done")
+
+    async def _say(self, what: Prompt | str) -> float:
+        prompt = Prompt(tts=what) if isinstance(what, str) else what
+        return await self.media.play(self.call.call_id, self.call.caller_tag,
+                                     await self._resolve(prompt))
 
     def _not_yet(self, command: cmd.Command) -> None:
         what = type(command).__name__

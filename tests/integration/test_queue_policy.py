@@ -88,3 +88,29 @@ def test_a_recording_queue_records_the_answered_call(start_node: Callable[..., R
         assert recording.getnchannels() == 2
         seconds = recording.getnframes() / recording.getframerate()
     assert 2.0 <= seconds <= 5.0, seconds  # from the agent's answer to the hang-up
+
+
+def test_the_post_call_survey_is_asked_after_the_agent_hangs_up(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    """A flow with a survey node before its queue: when the agent hangs up, the caller
+    hears the question and answers with a key (RFC 4733); the answer is an event."""
+    with SippAgent(KIT / "agent_answer.xml", tmp_path / "agent", "-set", "media", "1",
+                   "-set", "answer_delay", "200", "-set", "talk_time", "1500") as agent:
+        data = delivery_config(agents=1, contacts={"1001": agent.contact})
+        data["ivr"] = {"rated": {"start": "ask", "nodes": {
+            "ask": {"type": "survey", "questions": {
+                "csat": "How satisfied were you, from 1 to 5?"}, "next": "queue"},
+            "queue": {"type": "queue", "queue": "support"}}}}
+        data["numbers"]["300"] = "ivr:rated"  # type: ignore[index]
+        node = start_node(config=data)
+        result = sipp_call(node, tmp_path, "300", digit="4", digit_after_ms=5000,
+                           node_hangs_up=True, timeout=40)
+        assert result.returncode == 0, (result.stdout[-1500:], result.stderr[-1500:])
+        [call_id] = call_ids(node)
+        assert wait_for(lambda: any(s.startswith("ended: ") for s in steps_of(node, call_id)),
+                        timeout=10)
+    steps = steps_of(node, call_id)
+    wanted = ["connected to agent 1001 from support", "with agent 1001 ended by agent",
+              "survey csat 4", "ended: survey done"]
+    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
+    assert -1 not in found and found == sorted(found), (wanted, found, steps)
