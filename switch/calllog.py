@@ -15,6 +15,7 @@ from .callcontrol import call as c
 from .callcontrol import clicktodial as ctd
 from .callcontrol import deliverystate as dl
 from .callcontrol.agentdial import mask_number
+from .callcontrol.mobilelogin import MobileLoginFailed
 from .callcontrol.supervise import SupervisionChanged
 from .ivr import commands as ivr
 from .ivr.runner import CallbackRequested, CallQueued, IvrStep, VoicemailStarted
@@ -61,6 +62,9 @@ def log_call_event(event: object) -> None:
         events_log.info("call %s media %s", event.call_id, event.kind)
     elif isinstance(event, Delivered):
         _log_delivery(event)
+    elif isinstance(event, MobileLoginFailed):
+        events_log.info("call %s mobile login refused for agent %r: %s", event.call_id,
+                        event.agent_id, event.reason)
     elif isinstance(event, SurveyAnswered):
         events_log.info("call %s survey %s %d", event.call_id, event.measure, event.score)
     elif isinstance(event, c.CallEnded):

@@ -15,6 +15,7 @@ Kept out of ``app.py`` so the node's composition root stays about SIP. :class:`C
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from .callcontrol.delivery import Delivery, QueueSession
 from .callcontrol.deliverystate import WaitingPolicy
 from .callcontrol.enginemedia import EngineMedia
 from .callcontrol.holdmusic import ensure_beep, ensure_hold_music
+from .callcontrol.mobilelogin import MobileLogin
 from .callcontrol.outbound import OutboundLeg
 from .callcontrol.presence import Presence
 from .callcontrol.service import ActiveCall, CallService, ServiceSession
@@ -218,6 +220,17 @@ class CallStack:
         mobile = self.delivery is not None and agent in self.delivery.mobile
         return len(self._bindings(agent)) + (1 if mobile else 0)
 
+    async def _say(self, call: ActiveCall, text: str) -> float:
+        assert self.media is not None
+        return await self.media.play(call.call_id, call.caller_tag,
+                                     await self.media.tts(text))
+
+    def _check_pin(self, agent: str, pin: str) -> bool:
+        account = self.node.config.account(agent)
+        if account is None or account.pin is None:
+            return False
+        return hmac.compare_digest(account.pin.get_secret_value().encode(), pin.encode())
+
     def _consult_call(self, replaces: str) -> tuple[str, str, OutboundLeg] | None:
         """The consult call a Replaces names (RFC 3891: Call-ID;to-tag;from-tag of the
         referring agent's own call to a colleague): (call id, colleague, its phone's leg)."""
@@ -316,6 +329,10 @@ class CallStack:
         calls = self.node.calls
         assert calls is not None
         delivery = self.delivery
+        if kind == "login" and delivery is not None:
+            return MobileLogin(call, say=lambda text: self._say(call, text),
+                               check_pin=self._check_pin,
+                               command=delivery.agent_command)
         if kind == "queue":
             if delivery is None:
                 return QueueHold(call, name, self.media, self.hold_music)

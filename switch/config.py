@@ -41,7 +41,7 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # A dialled number or account name as it appears in a Request-URI user part.
 _NUMBER = re.compile(r"^\+?[A-Za-z0-9_.\-*#]{1,64}$")
 # Where a configured number leads; the call-control issue interprets the target.
-_TARGET = re.compile(r"^(ivr|queue|agent):[A-Za-z0-9_.\-]{1,64}$")
+_TARGET = re.compile(r"^(ivr|queue|agent):[A-Za-z0-9_.\-]{1,64}$|^login:mobile$")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 # Names of fields whose rejected input must never be echoed in an error message.
 _SECRET_FIELDS = frozenset({"password", "ha1", "nonce_secret"})
@@ -336,9 +336,18 @@ class Account(Strict):
     password: SecretStr | None = None
     ha1: SecretStr | None = None
     display_name: str | None = Field(default=None, max_length=128)
+    # Digits an agent enters after calling the mobile-login number (numbers: login:mobile).
+    pin: SecretStr | None = Field(default=None)
     # A fixed SIP URI where the agent is rung without registering (a desk phone or gateway
     # on a fixed address; load tests): "sip:1001@10.0.0.7:5060;transport=tcp".
     contact: str | None = None
+
+    @field_validator("pin")
+    @classmethod
+    def _digits(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[0-9]{4,12}", value.get_secret_value()):
+            raise ValueError("pin must be 4 to 12 digits")
+        return value
 
     @field_validator("contact")
     @classmethod

@@ -71,7 +71,7 @@ _OPTIONS_HEADERS = (
 )
 _OUTBOUND_NUMBER = re.compile(r"^\+?[0-9]{7,}$")
 NOT_ENABLED_WARNING = '399 switchboard "calls to agents arrive with call delivery"'
-ANSWERED_TARGETS = ("ivr", "queue", "outbound", "agent")  # what call control answers
+ANSWERED_TARGETS = ("ivr", "queue", "outbound", "agent", "login")  # call control answers
 
 
 @dataclass(frozen=True, slots=True)

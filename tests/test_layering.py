@@ -21,7 +21,7 @@ PURE = [
 EDGE_FILES = {"routing/service.py", "routing/cli.py", "routing/progress.py",
               *(f"switch/callcontrol/{name}.py" for name in (
                   "service", "enginemedia", "delivery", "deliverystate", "incall", "mobile",
-                  "waiting", "clicktodial", "supervise"))}
+                  "waiting", "clicktodial", "supervise", "mobilelogin"))}
 FORBIDDEN = {"asyncio", "socket", "time", "datetime", "selectors", "ssl", "threading",
              "uvloop", "redis", "aiomqtt", "trio", "subprocess"}
 

@@ -8,14 +8,17 @@ answers and stays silent loses the offer when it lapses, which goes to the next 
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.integration.calls_support import call_ids, delivery_config
-from tests.integration.conftest import RunningNode
+from tests.integration.conftest import ROOT_DIR, RunningNode
 from tests.integration.ctl import ctl_json
 from tests.integration.sipclient import wait_for
 from tests.integration.test_delivery import (
@@ -104,3 +107,49 @@ def test_mobile_login_needs_a_trunk_and_a_number(start_node: Callable[..., Runni
     assert no_trunk.returncode == 1 and "trunk" in no_trunk.stderr, no_trunk.stderr
     bad = ctl(node, "agent", "1001", "mobile", "call-me")
     assert bad.returncode == 1 and "not a phone number" in bad.stderr, bad.stderr
+
+
+def _mobile_login_call(node: RunningNode, keys: str) -> dict[str, object]:
+    """pjsua2 calls the access number 150 from +15550177 and types ``keys`` as SIP INFO
+    (RFC 4733 from SIPp's pcaps cannot carry a sequence: each pcap has fixed timestamps)."""
+    host, port = node.addr("udp")
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.integration.peers.pjsua2_call",
+         "--uri", f"sip:150@{host}:{port}", "--user", "+15550177", "--digits", keys,
+         "--dtmf-method", "info", "--before-dtmf", "1.0", "--hold", "3.0"],
+        capture_output=True, text=True, timeout=90, cwd=ROOT_DIR)
+    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, (run.stdout[-2000:], run.stderr[-2000:])
+    result: dict[str, object] = json.loads(lines[-1].removeprefix("RESULT "))
+    return result
+
+
+def login_tenant(pin: str) -> dict[str, object]:
+    data = delivery_config(agents=1)
+    data["trunks"] = {"carrier": {"uri": "sip:127.0.0.1:5999"}}
+    data["numbers"]["150"] = "login:mobile"  # type: ignore[index]
+    data["accounts"][0]["pin"] = pin  # type: ignore[index]
+    return data
+
+
+def test_an_agent_logs_in_from_its_mobile_with_a_pin(
+        start_node: Callable[..., RunningNode]) -> None:
+    """The mobile calls the access number (from the carrier, a trusted source), keys 1001#,
+    its PIN 4321#, then *2: the agent takes calls on that number, ready, then paused."""
+    node = start_node(config=login_tenant("4321"))
+    result = _mobile_login_call(node, "1001#4321#*2")
+    assert result["confirmed"] and result["digits_sent"] == "1001#4321#*2", result
+    [agent] = ctl_json(node, "agents")
+    assert agent["mobile"] == "+15550177", agent  # the number the call came from
+    assert (agent["state"], agent["reason"]) == ("not_ready", "mobile"), agent  # *2
+    assert "agent 1001 takes calls on *****0177 (mobile login)" in node.stderr()
+    assert "4321" not in node.stderr()  # the PIN is never logged
+
+
+def test_a_wrong_pin_is_refused(start_node: Callable[..., RunningNode]) -> None:
+    node = start_node(config=login_tenant("9999"))
+    _mobile_login_call(node, "1001#4321#")
+    assert wait_for(lambda: "mobile login refused for agent '1001': wrong pin"
+                    in node.stderr(), timeout=5)
+    [agent] = ctl_json(node, "agents")
+    assert agent["mobile"] is None and agent["state"] == "logged_out", agent
