@@ -457,6 +457,17 @@ class Node:
             return dict(supervisors.change(call_id, mode))
         return dict(supervisors.stop(call_id))
 
+    def transfer(self, call_id: str, target: str) -> dict[str, Any]:
+        """Blind transfer of a connected call to ``queue:NAME``, ``agent:ID`` or
+        ``number:NUMBER`` (ValueError: refused)."""
+        delivery = getattr(self._call_stack, "delivery", None)
+        if delivery is None:
+            raise ValueError("no routing: section, so there are no agents' calls")
+        kind, _, name = target.partition(":")
+        if not name:
+            raise ValueError("the target looks like queue:NAME, agent:ID or number:NUMBER")
+        return dict(delivery.transfer(call_id, kind, name))
+
     def list_transactions(self) -> list[dict[str, Any]]:
         now = self.driver.now()  # the driver's clock: deadlines are on it
         rows = self.endpoint.snapshot()

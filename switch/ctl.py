@@ -55,6 +55,9 @@ def add_parser(sub: Any) -> None:
     sup.add_argument("supervisor", nargs="?", help="the supervisor's account (to join)")
     sup.add_argument("mode", nargs="?", choices=["listen", "whisper", "barge"])
     sup.add_argument("--stop", action="store_true", help="the supervisor leaves")
+    transfer = actions.add_parser("transfer", help="blind transfer of a connected call")
+    transfer.add_argument("call_id", metavar="CALL")
+    transfer.add_argument("target", help="queue:NAME, agent:ID or number:NUMBER")
     agent = actions.add_parser("agent", help="log an agent in or out, set it ready or not")
     agent.add_argument("agent_id", metavar="AGENT")
     agent.add_argument("agent_action", choices=["login", "logout", "ready", "not-ready",
@@ -105,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
         "agents": ("GET", "/ctl/agents"),
         "calls": ("GET", "/ctl/calls"),
     }.get(args.action, ("DELETE", ""))
+    if args.action == "transfer":
+        method = "POST"
+        path = (f"/ctl/calls/{urllib.parse.quote(args.call_id, safe='')}/transfer?"
+                + urllib.parse.urlencode({"to": args.target}))
     if args.action == "supervise":
         path = f"/ctl/calls/{urllib.parse.quote(args.call_id, safe='')}/supervise"
         if args.stop:
@@ -226,6 +233,10 @@ def _print_calls(body: list[dict[str, Any]]) -> None:
     print(f"{len(rows)} calls")
 
 
+def _print_transfer(body: dict[str, Any]) -> None:
+    print(f"call {body['call']}: transferred to {body['target']}")
+
+
 def _print_supervise(body: dict[str, Any]) -> None:
     mode = f" ({body['mode']})" if body.get("mode") else ""
     print(f"call {body['call']}: supervisor {body['supervisor']} {body['state']}{mode}")
@@ -240,7 +251,7 @@ def _print_agent(body: dict[str, Any]) -> None:
 
 PRINTERS: dict[str, Callable[[Any], None]] = {
     "agents": _print_agents, "agent": _print_agent, "calls": _print_calls,
-    "supervise": _print_supervise,
+    "supervise": _print_supervise, "transfer": _print_transfer,
     "media": _print_media,
     "registrations": _print_registrations, "bans": _print_bans, "unban": _print_unban,
     "transactions": _print_transactions, "reload": _print_reload,

@@ -28,6 +28,7 @@ class ControlPort(Protocol):
     async def media_statistics(self) -> dict[str, Any]: ...
     def list_agents(self) -> list[dict[str, Any]]: ...
     def list_calls(self) -> list[dict[str, Any]]: ...
+    def transfer(self, call_id: str, target: str) -> dict[str, Any]: ...
     def supervise(self, call_id: str, supervisor: str | None,
                   mode: str | None) -> dict[str, Any]: ...
     def agent_command(self, agent_id: str, action: str, reason: str = "",
@@ -93,6 +94,14 @@ def control_router(port: ControlPort, allowed: Callable[[str], bool]) -> APIRout
                         mode: str | None = None) -> JSONResponse:
         try:
             return JSONResponse(port.supervise(call_id, supervisor, mode))
+        except ValueError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @router.post("/calls/{call_id}/transfer",
+                 summary="Blind transfer (?to=queue:NAME | agent:ID | number:NUMBER)")
+    async def transfer(call_id: str, to: str) -> JSONResponse:
+        try:
+            return JSONResponse(port.transfer(call_id, to))
         except ValueError as exc:
             return JSONResponse({"detail": str(exc)}, status_code=409)
 

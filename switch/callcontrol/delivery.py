@@ -61,7 +61,7 @@ from .deliverystate import (
     Stage,
     WaitingPolicy,
 )
-from .incall import InCallMixin
+from .incall import NOT_TAKEN, InCallMixin
 from .mobile import MobileMixin
 from .outbound import OutboundLeg, OutState
 from .waiting import WaitingMixin
@@ -120,6 +120,7 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
         self.clock = clock
         self.router = RouterService(router_config, self._on_decisions, clock=clock)
         self.calls: dict[str, Queued] = {}
+        self._direct = 0  # transfers' rings (negative reservation ids)
         self._by_leg: dict[str, Ring] = {}
         self._retry: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -358,7 +359,8 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
                     self._missed(queued, ring, "rejected", None)
             elif ring.stage in (RingStage.PREPARING, RingStage.RINGING):
                 ring.statuses.append(event.status)
-                if not ring.legs and queued is not None and not ring.revoked:
+                if not ring.legs and queued is not None and (
+                        not ring.revoked or ring.reservation_id < 0):  # a transfer timed out
                     self._missed(queued, ring, _outcome(ring.statuses), _status(ring.statuses))
         self.legs.flush()
         return True
@@ -378,7 +380,10 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
         self.publish(AgentAnswered(ring.call_id, ring.agent_id,
                                    round(now - ring.started_at, 3),
                                    round(now - queued.enqueued_at, 3)))
-        self.submit(rc.AcceptOffer(ring.call_id, ring.agent_id))
+        if ring.reservation_id >= 0:
+            self.submit(rc.AcceptOffer(ring.call_id, ring.agent_id))
+        elif self.agent_state(ring.agent_id) == "ready":  # a transfer's target: no offers
+            self.submit(rc.AgentSetState(ring.agent_id, "not_ready", "transfer"))
         self._spawn(self._bridge(queued, ring, leg))
 
     async def _bridge(self, queued: Queued, ring: Ring, leg: OutboundLeg) -> None:
@@ -407,7 +412,9 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
         ring.stage = RingStage.ENDED
         queued.rings.pop(ring.reservation_id, None)
         self.publish(AgentMissed(ring.call_id, ring.agent_id, outcome, status))
-        if outcome in ("unreachable", "no-contact"):
+        if ring.reservation_id < 0:  # a transfer's ring, not the router's: back to the queue
+            self._requeue(queued, queued.queue, 0.0, NOT_TAKEN)
+        elif outcome in ("unreachable", "no-contact"):
             self.agent_unreachable(ring.agent_id)
         else:
             self.submit(rc.RejectOffer(ring.call_id, ring.agent_id))

@@ -22,6 +22,7 @@ from routing import commands as rc
 from routing import decisions as rd
 
 from . import vocabulary as v
+from .agentdial import Destination
 from .deliverystate import (
     AgentHeld,
     AgentLost,
@@ -38,6 +39,8 @@ from .outbound import OutboundLeg
 log = logging.getLogger(__name__)
 
 TRANSFERRING = "Please hold while we transfer your call."
+NOT_TAKEN = "We are sorry, the transfer could not be completed. Please hold for the next agent."
+TRANSFER_RING = 30.0  # seconds a transfer's target may ring before the caller comes back
 RECONNECTING = "We are sorry, your agent was disconnected. Please hold for the next agent."
 
 
@@ -56,11 +59,17 @@ class InCallMixin:
         end_consult: Callable[[str], None]
         agent_lost_after: float | None
         _by_leg: dict[str, Ring]
+        _direct: int
+        destinations: Callable[[str], list[Destination]]
+        mobile_destination: Callable[[str], Destination]
 
         def submit(self, command: rc.Command) -> list[rd.Decision]: ...
         def agent_unreachable(self, agent_id: str) -> None: ...
         def _spawn(self, work: Awaitable[None]) -> None: ...
         async def _music(self, queued: Queued) -> None: ...
+        async def _ring(self, queued: Queued, ring: Ring,
+                        places: list[Destination]) -> None: ...
+        def _cancel(self, ring: Ring) -> None: ...
 
     # -- hold and resume by the agent ---------------------------------------------------------
 
@@ -153,15 +162,59 @@ class InCallMixin:
             self.publish(TransferFailed(ring.call_id, ring.agent_id, refer_to, "unknown target"))
             return
         kind, name = target
-        if kind != "queue":
+        if kind not in ("queue", "agent", "number"):
             leg.notify_refer(488, "Not Acceptable Here")
             self.publish(TransferFailed(ring.call_id, ring.agent_id, refer_to,
                                         f"transfers to {kind} are not supported"))
             return
+        try:
+            self.transfer(ring.call_id, kind, name)
+        except ValueError as exc:
+            leg.notify_refer(480, "Temporarily Unavailable")
+            self.publish(TransferFailed(ring.call_id, ring.agent_id, refer_to, str(exc)))
+            return
         leg.notify_refer(200, "OK")
-        self.publish(CallTransferred(ring.call_id, ring.agent_id, f"queue:{name}"))
+
+    def transfer(self, call_id: str, kind: str, name: str) -> dict[str, str]:
+        """Blind transfer of a connected call (REFER, or the API): to a queue (the caller
+        waits there first), an agent (its phones ring) or a number (through the trunk). A
+        ring that is not answered within ``TRANSFER_RING`` seconds, or refused, brings the
+        caller back to its queue. ValueError when the call cannot be transferred."""
+        queued = self.calls.get(call_id)
+        if queued is None or queued.stage is not Stage.CONNECTED or queued.agent is None:
+            raise ValueError(f"call {call_id} is not connected to an agent")
+        if kind == "agent":
+            places = self.destinations(name)
+            if not places:
+                raise ValueError(f"agent {name} has no phone to ring")
+        elif kind == "number":
+            places = [self.mobile_destination(name)]  # ValueError without a trunk
+        elif kind == "queue":
+            places = []
+        else:
+            raise ValueError(f"cannot transfer to {kind}")
+        self.publish(CallTransferred(call_id, queued.agent.agent_id, f"{kind}:{name}"))
         self._release_agent(queued, "transferred")
-        self._requeue(queued, name, 0.0, TRANSFERRING)
+        if kind == "queue":
+            self._requeue(queued, name, 0.0, TRANSFERRING)
+        else:
+            self._direct_ring(queued, name if kind == "agent" else f"number:{name}", places)
+        return {"call": call_id, "target": f"{kind}:{name}"}
+
+    def _direct_ring(self, queued: Queued, who: str, places: list[Destination]) -> None:
+        """Ring ``who``'s phones for a transfer: no router reservation (a negative id), the
+        caller on music meanwhile, and a timeout of its own."""
+        self._direct += 1
+        ring = Ring(queued.call.call_id, who, -self._direct, self.clock())
+        queued.rings[ring.reservation_id] = ring
+        self._spawn(self._back_to_queue(queued, TRANSFERRING))
+        self._spawn(self._ring(queued, ring, places))
+        asyncio.get_running_loop().call_later(TRANSFER_RING, self._transfer_timeout, ring)
+
+    def _transfer_timeout(self, ring: Ring) -> None:
+        if ring.stage in (RingStage.PREPARING, RingStage.RINGING):
+            self._cancel(ring)
+            self.legs.flush()
 
     def _attended(self, queued: Queued, ring: Ring, leg: OutboundLeg, refer_to: str,
                   replaces: str) -> None:

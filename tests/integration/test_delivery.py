@@ -452,3 +452,63 @@ def test_a_consult_transfer_hands_the_caller_to_a_colleague(
     consult = steps_of(node, consult_id)
     assert consult[0].startswith("started: from 1001 to 1002 (agent:1002)"), consult
     assert consult[-1].startswith("ended: transferred"), consult
+
+
+def test_a_blind_transfer_to_an_agent_rings_its_phone(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    with SippAgent(SCENARIOS / "agent_transfer.xml", tmp_path / "first", "-m", "1",
+                   "-set", "refer_to", "1002") as first, \
+            SippAgent(KIT / "agent_answer.xml", tmp_path / "second", "-set", "media", "1",
+                      "-set", "answer_delay", "200", "-set", "talk_time", "1000") as second:
+        data = delivery_config(agents=1, contacts={"1001": first.contact})
+        data["accounts"][1]["contact"] = second.contact  # 1002: an account, not a queue agent
+        node = start_node(config=data)
+        result = queue_call(node, tmp_path, max_wait_ms=20_000, media=True)
+        assert result.returncode == 0, (result.stdout[-1500:], first.errors(), second.errors())
+        [call_id] = call_ids(node)
+        assert wait_for(lambda: any(s.startswith("ended: ") for s in steps_of(node, call_id)),
+                        timeout=5)
+    steps = steps_of(node, call_id)
+    wanted = ["transferred by agent 1001 to agent:1002", "answered by agent 1002",
+              "with agent 1002 ended by agent", "ended: agent hung up"]
+    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
+    assert -1 not in found and found == sorted(found), (wanted, found, steps)
+
+
+def test_an_operator_transfers_a_call_and_a_refused_ring_brings_the_caller_back(
+        start_node: Callable[..., RunningNode], tmp_path: Path) -> None:
+    busy = SippAgent(SCENARIOS / "agent_busy.xml", tmp_path / "busy")
+    with SippAgent(KIT / "agent_answer.xml", tmp_path / "first", "-set", "media", "1",
+                   "-set", "answer_delay", "200", "-set", "talk_time", "20000") as first, \
+            busy:
+        data = _two_queues({"1001": first.contact})
+        data["accounts"][2]["contact"] = busy.contact  # 1003: busy, not a queue agent
+        node = start_node(config=data)
+        with ThreadPoolExecutor(1) as pool:
+            caller = pool.submit(queue_call, node, tmp_path, max_wait_ms=12_000, media=True)
+            assert wait_for(lambda: any("connected to agent 1001" in line
+                                        for line in call_lines(node)), timeout=10)
+            [live] = ctl_json(node, "calls")
+            moved = ctl_json(node, "transfer", live["call"], "agent:1003")
+            assert moved == {"call": live["call"], "target": "agent:1003"}
+            assert wait_for(lambda: "missed by agent 1003: busy" in node.stderr(), timeout=5)
+            refused = ctl(node, "transfer", live["call"], "queue:sales")  # not connected now
+            assert refused.returncode == 1 and "not connected" in refused.stderr
+            caller.result(timeout=60)
+    steps = steps_of(node, live["call"])
+    # Back in the queue after the busy ring: offered again (to 1001, free again).
+    assert in_order(steps, ["connected to agent 1001 from support",
+                            "transferred by agent 1001 to agent:1003",
+                            "missed by agent 1003: busy (486)",
+                            "offered to agent 1001"]), steps
+
+
+def in_order(steps: list[str], wanted: list[str]) -> bool:
+    """Each of ``wanted`` starts a step, after the step that matched the one before."""
+    at = 0
+    for prefix in wanted:
+        at = next((i for i in range(at, len(steps)) if steps[i].startswith(prefix)), -1)
+        if at < 0:
+            return False
+        at += 1
+    return True
