@@ -168,12 +168,13 @@ class InCallMixin:
                                         f"transfers to {kind} are not supported"))
             return
         try:
-            self.transfer(ring.call_id, kind, name)
+            places = self._transfer_places(kind, name)
         except ValueError as exc:
             leg.notify_refer(480, "Temporarily Unavailable")
             self.publish(TransferFailed(ring.call_id, ring.agent_id, refer_to, str(exc)))
             return
-        leg.notify_refer(200, "OK")
+        leg.notify_refer(200, "OK")  # before the BYE that releases the agent
+        self._transfer(queued, kind, name, places)
 
     def transfer(self, call_id: str, kind: str, name: str) -> dict[str, str]:
         """Blind transfer of a connected call (REFER, or the API): to a queue (the caller
@@ -183,23 +184,32 @@ class InCallMixin:
         queued = self.calls.get(call_id)
         if queued is None or queued.stage is not Stage.CONNECTED or queued.agent is None:
             raise ValueError(f"call {call_id} is not connected to an agent")
+        self._transfer(queued, kind, name, self._transfer_places(kind, name))
+        return {"call": call_id, "target": f"{kind}:{name}"}
+
+    def _transfer_places(self, kind: str, name: str) -> list[Destination]:
+        """Where a transfer's target is rung (none for a queue); ValueError if nowhere."""
         if kind == "agent":
             places = self.destinations(name)
             if not places:
                 raise ValueError(f"agent {name} has no phone to ring")
-        elif kind == "number":
-            places = [self.mobile_destination(name)]  # ValueError without a trunk
-        elif kind == "queue":
-            places = []
-        else:
-            raise ValueError(f"cannot transfer to {kind}")
+            return places
+        if kind == "number":
+            return [self.mobile_destination(name)]  # ValueError without a trunk
+        if kind == "queue":
+            return []
+        raise ValueError(f"cannot transfer to {kind}")
+
+    def _transfer(self, queued: Queued, kind: str, name: str,
+                  places: list[Destination]) -> None:
+        call_id = queued.call.call_id
+        assert queued.agent is not None
         self.publish(CallTransferred(call_id, queued.agent.agent_id, f"{kind}:{name}"))
         self._release_agent(queued, "transferred")
         if kind == "queue":
             self._requeue(queued, name, 0.0, TRANSFERRING)
         else:
             self._direct_ring(queued, name if kind == "agent" else f"number:{name}", places)
-        return {"call": call_id, "target": f"{kind}:{name}"}
 
     def _direct_ring(self, queued: Queued, who: str, places: list[Destination]) -> None:
         """Ring ``who``'s phones for a transfer: no router reservation (a negative id), the
