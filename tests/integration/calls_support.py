@@ -91,3 +91,14 @@ def delivery_config(agents: int = 3, *, offer_timeout: float = 8.0,
 def delivery_lines(node: RunningNode, call_id: str) -> list[str]:
     prefix = f"call {call_id} "
     return [line.removeprefix(prefix) for line in call_lines(node) if line.startswith(prefix)]
+
+
+def in_order(steps: list[str], wanted: list[str]) -> bool:
+    """Each of ``wanted`` starts a step, after the step that matched the one before."""
+    at = 0
+    for prefix in wanted:
+        at = next((i for i in range(at, len(steps)) if steps[i].startswith(prefix)), -1)
+        if at < 0:
+            return False
+        at += 1
+    return True

@@ -25,7 +25,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.integration.calls_support import call_ids, call_lines, delivery_config, delivery_lines
+from tests.integration.calls_support import (
+    call_ids,
+    call_lines,
+    delivery_config,
+    delivery_lines,
+    in_order,
+)
 from tests.integration.conftest import ROOT_DIR, RunningNode, require
 from tests.integration.ctl import ctl, ctl_json
 from tests.integration.peers.baresip import Baresip
@@ -204,8 +210,7 @@ def test_busy_and_no_answer_are_offered_to_the_next_agent(
               "offer to agent 1002 withdrawn: expired", "offered to agent 1003",
               "answered by agent 1003", "connected to agent 1003 from support",
               "with agent 1003 ended by agent"]
-    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
-    assert -1 not in found and found == sorted(found), (wanted, found, steps)
+    assert in_order(steps, wanted), (wanted, steps)
     assert steps[-1].startswith("ended: agent hung up"), steps
 
 
@@ -300,8 +305,7 @@ def test_an_agent_whose_network_drops_mid_call_is_replaced_and_the_caller_stays(
     wanted = ["answered by agent 1001", "lost agent 1001 (media lost)",
               "offered to agent 1002", "answered by agent 1002",
               "with agent 1002 ended by agent", "ended: agent hung up"]
-    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
-    assert -1 not in found and found == sorted(found), (wanted, found, steps)
+    assert in_order(steps, wanted), (wanted, steps)
     # One caller leg from start to end: it never dropped.
     assert sum(s.startswith("ended: ") for s in steps) == 1, steps
     assert sum(s.startswith("started: ") for s in steps) == 1, steps
@@ -341,8 +345,7 @@ def test_the_agent_holds_and_resumes_the_caller(start_node: Callable[..., Runnin
     steps = steps_of(node, call_id)
     wanted = ["connected to agent 1001", "on hold (music) by agent 1001",
               "resumed by agent 1001", "with agent 1001 ended by agent"]
-    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
-    assert -1 not in found and found == sorted(found), (wanted, found, steps)
+    assert in_order(steps, wanted), (wanted, steps)
 
 
 def _two_queues(contacts: dict[str, str]) -> dict[str, object]:
@@ -377,8 +380,7 @@ def test_an_agent_transfers_the_caller_to_another_queue(
               "transferred by agent 1001 to queue:sales", "offered to agent 1002",
               "connected to agent 1002 from sales", "with agent 1002 ended by agent",
               "ended: agent hung up"]
-    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
-    assert -1 not in found and found == sorted(found), (wanted, found, steps)
+    assert in_order(steps, wanted), (wanted, steps)
     assert sum(s.startswith("started: ") for s in steps) == 1, steps
 
 
@@ -446,8 +448,7 @@ def test_a_consult_transfer_hands_the_caller_to_a_colleague(
     steps = steps_of(node, queue_call_id)
     wanted = ["connected to agent 1001 from support", "transferred by agent 1001 to agent:1002",
               "with agent 1002 ended by caller", "ended: remote hung up"]
-    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
-    assert -1 not in found and found == sorted(found), (wanted, found, steps)
+    assert in_order(steps, wanted), (wanted, steps)
     assert not any("transfer refused" in s for s in steps), steps  # re-INVITE accepted
     consult = steps_of(node, consult_id)
     assert consult[0].startswith("started: from 1001 to 1002 (agent:1002)"), consult
@@ -471,8 +472,7 @@ def test_a_blind_transfer_to_an_agent_rings_its_phone(
     steps = steps_of(node, call_id)
     wanted = ["transferred by agent 1001 to agent:1002", "answered by agent 1002",
               "with agent 1002 ended by agent", "ended: agent hung up"]
-    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
-    assert -1 not in found and found == sorted(found), (wanted, found, steps)
+    assert in_order(steps, wanted), (wanted, steps)
 
 
 def test_an_operator_transfers_a_call_and_a_refused_ring_brings_the_caller_back(
@@ -502,13 +502,3 @@ def test_an_operator_transfers_a_call_and_a_refused_ring_brings_the_caller_back(
                             "missed by agent 1003: busy (486)",
                             "offered to agent 1001"]), steps
 
-
-def in_order(steps: list[str], wanted: list[str]) -> bool:
-    """Each of ``wanted`` starts a step, after the step that matched the one before."""
-    at = 0
-    for prefix in wanted:
-        at = next((i for i in range(at, len(steps)) if steps[i].startswith(prefix)), -1)
-        if at < 0:
-            return False
-        at += 1
-    return True

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.calls_support import call_ids, delivery_config
+from tests.integration.calls_support import call_ids, delivery_config, in_order
 from tests.integration.conftest import ROOT_DIR, RunningNode
 from tests.integration.ctl import ctl_json
 from tests.integration.sipclient import wait_for
@@ -93,8 +93,7 @@ def test_a_voicemail_that_answers_the_mobile_is_not_taken_for_the_agent(
     wanted = ["offered to agent 1001", "offer to agent 1001 withdrawn: expired",
               "offered to agent 1002", "answered by agent 1002",
               "connected to agent 1002 from support"]
-    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
-    assert -1 not in found and found == sorted(found), (wanted, found, steps)
+    assert in_order(steps, wanted), (wanted, steps)
     assert not any(s.startswith("answered by agent 1001") for s in steps), steps
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.calls_support import call_ids, delivery_config
+from tests.integration.calls_support import call_ids, delivery_config, in_order
 from tests.integration.conftest import RunningNode
 from tests.integration.sipclient import wait_for
 from tests.integration.test_calls import sipp_call
@@ -112,5 +112,4 @@ def test_the_post_call_survey_is_asked_after_the_agent_hangs_up(
     steps = steps_of(node, call_id)
     wanted = ["connected to agent 1001 from support", "with agent 1001 ended by agent",
               "survey csat 4", "ended: survey done"]
-    found = [next((i for i, s in enumerate(steps) if s.startswith(w)), -1) for w in wanted]
-    assert -1 not in found and found == sorted(found), (wanted, found, steps)
+    assert in_order(steps, wanted), (wanted, steps)

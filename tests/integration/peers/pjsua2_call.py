@@ -26,6 +26,8 @@ from typing import Any
 
 import pjsua2 as pj
 
+from tests.integration.peers.pjsua2_common import start_endpoint
+
 
 class RecordingCall(pj.Call):  # type: ignore[misc]
     """Records state changes and the final answers to requests it sent in the dialog
@@ -71,21 +73,7 @@ class RecordingCall(pj.Call):  # type: ignore[misc]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    endpoint = pj.Endpoint()
-    endpoint.libCreate()
-    config = pj.EpConfig()
-    config.logConfig.level = args.log_level
-    config.logConfig.consoleLevel = args.log_level
-    config.uaConfig.maxCalls = 4
-    config.medConfig.noVad = True
-    endpoint.libInit(config)
-    endpoint.audDevManager.setNullDev()
-    transport_config = pj.TransportConfig()
-    transport_config.port = 0
-    transport_config.boundAddress = "127.0.0.1"
-    transport_config.publicAddress = "127.0.0.1"
-    endpoint.transportCreate(pj.TransportType.UDP, transport_config)
-    endpoint.libStart()
+    endpoint = start_endpoint(args.log_level)
 
     account_config = pj.AccountConfig()
     account_config.idUri = f"sip:{args.user}@127.0.0.1"  # no registrarUri: no REGISTER

@@ -22,6 +22,8 @@ from typing import Any
 
 import pjsua2 as pj
 
+from tests.integration.peers.pjsua2_common import start_endpoint
+
 
 class Call(pj.Call):  # type: ignore[misc]
     def __init__(self, account: pj.Account, endpoint: pj.Endpoint,
@@ -69,21 +71,7 @@ class Agent(pj.Account):  # type: ignore[misc]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    endpoint = pj.Endpoint()
-    endpoint.libCreate()
-    config = pj.EpConfig()
-    config.logConfig.level = args.log_level
-    config.logConfig.consoleLevel = args.log_level
-    config.uaConfig.maxCalls = 4
-    config.medConfig.noVad = True
-    endpoint.libInit(config)
-    endpoint.audDevManager.setNullDev()
-    transport = pj.TransportConfig()
-    transport.port = 0
-    transport.boundAddress = "127.0.0.1"
-    transport.publicAddress = "127.0.0.1"
-    endpoint.transportCreate(pj.TransportType.UDP, transport)
-    endpoint.libStart()
+    endpoint = start_endpoint(args.log_level)
 
     account_config = pj.AccountConfig()
     account_config.idUri = f"sip:{args.user}@{args.node}"
