@@ -109,6 +109,8 @@ def _print_banner(ready: dict[str, object], demo: bool, config: SwitchConfig) ->
         print(f"  demo numbers: {numbers}", file=out)
         print("  call 100 from a softphone (or SIPp from 127.0.0.1) to hear the demo IVR",
               file=out)
+        print("  a demo agent whose phone registers is ready: call 200 from another phone to"
+              " reach it (switchboard ctl agents)", file=out)
         print("  trusted trunk: 127.0.0.1 and ::1 (their INVITEs to these numbers need no"
               " auth)", file=out)
     out.flush()
