@@ -90,7 +90,7 @@ class LoadOptions:
     register_rate: float = 100.0
     # Register from the agent port itself, before the agent_answer SIPp takes it (UDP): for a
     # node that rings a registered agent at the address its REGISTER came from rather than at
-    # its Contact (this node does: see docs/loadtest.md).
+    # its Contact (this node rings the Contact unless the phone is behind NAT).
     register_from_agent_port: bool = False
     expires: int = 3600
     node_pid: int | None = None

@@ -2,9 +2,9 @@
 
 ``start_node`` is the integration tests' node fixture (tests/integration/conftest.py), reused
 as is. ``direct_run`` is one small real run of the kit, shared by the runner and report tests:
-the callers dial the runner's own agent_answer SIPp directly (no node: the node cannot route
-queue calls to agents yet), so each call is caller -> agent (answers after the delay) ->
-agent hangs up after the talk time -> caller answers the BYE.
+the callers dial the runner's own agent_answer SIPp directly (no node: the kit's own
+mechanics), so each call is caller -> agent (answers after the delay) -> agent hangs up after
+the talk time -> caller answers the BYE. ``test_against_node.py`` runs it through the node.
 """
 
 from __future__ import annotations
