@@ -15,6 +15,14 @@ Method
   two transactions and a digest verification per call. 1,000 accounts, cycled by SIPp.
 - Peer: Kamailio 5 (Debian), one SIP worker (``children=1``), in-memory usrloc, digest with
   qop=auth and nonce-count checks (``pv_www_authenticate`` against the same passwords).
+- The ladders go on until Kamailio fails too (or SIPp, on its own core, cannot keep up); every
+  step also records the SUT's CPU milliseconds per call (``cpu_ms_per_call``), which compares
+  the two systems even where one of them was not saturated.
+- Memory per registered contact: a fresh SUT with ``CONTACT_SIZES[-1]`` accounts, one contact
+  per account (``register_auth.xml`` over distinct users at ``CONTACT_RATE``); summed PSS after
+  a warm-up batch, then after 30,000 and 100,000 contacts, each read once the node's
+  completed transactions have left its table (RFC 3261 Timer J, 32 s on UDP, plus margin);
+  bytes per contact = PSS growth over the contacts added since the warm-up.
 """
 
 from __future__ import annotations
@@ -43,8 +51,12 @@ from loadtest.users import User, numbered_users, write_users_csv
 STEP_SECONDS = 4.0
 ACHIEVED_FRACTION = 0.85
 COOLDOWN_SECONDS = 5.0
-REGISTER_RATES = [250, 500, 1000, 2000, 3000, 4000, 6000]
-OPTIONS_RATES = [500, 1000, 2000, 4000, 6000, 8000, 10000, 12000]
+REGISTER_RATES = [250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 10000, 12000, 16000]
+OPTIONS_RATES = [500, 1000, 2000, 4000, 6000, 8000, 10000, 12000, 16000, 20000, 25000, 30000]
+CONTACT_SIZES = [30_000, 100_000]
+CONTACT_WARMUP = 1000
+CONTACT_RATE = 1500
+DRAIN_SECONDS = 40.0             # Timer J (64*T1 = 32 s) and a margin
 USERS = 1000
 DOMAIN = "switchboard.local"
 AIMS = {"register": 3000, "options": 8000}
@@ -184,7 +196,7 @@ def start_switchboard(workdir: Path, users: list[User], cpus: frozenset[int] | N
     stderr = (workdir / "switchboard.stderr").open("wb")
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=stderr, cwd=ROOT)
-    ready = json.loads(_read_line(proc, 30))
+    ready = json.loads(_read_line(proc, 30 + len(users) / 1000))
     udp = next(s for s in ready["sip"] if s.startswith("udp:")).removeprefix("udp:")
     target = Target("switchboard", proc, udp, workdir)
     pin(target.pids(), cpus)
@@ -250,7 +262,8 @@ def _answers_options(hostport: str) -> bool:
             return False
 
 
-def start_kamailio(workdir: Path, cpus: frozenset[int] | None) -> Target | None:
+def start_kamailio(workdir: Path, cpus: frozenset[int] | None,
+                   shm_mib: int = 64) -> Target | None:
     binary, modules = shutil.which("kamailio"), _kamailio_modules()
     if binary is None or modules is None:
         return None
@@ -259,7 +272,7 @@ def start_kamailio(workdir: Path, cpus: frozenset[int] | None) -> Target | None:
     cfg.write_text(KAMAILIO_CFG.format(port=port, modules=f"{modules}/", prefix="demo",
                                        realm=DOMAIN))
     stderr = (workdir / "kamailio.stderr").open("wb")
-    proc = subprocess.Popen([binary, "-f", str(cfg), "-DD", "-E", "-m", "64", "-M", "8",
+    proc = subprocess.Popen([binary, "-f", str(cfg), "-DD", "-E", "-m", str(shm_mib), "-M", "8",
                              "-P", str(workdir / "kamailio.pid"), "-w", str(workdir)],
                             stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
                             start_new_session=True)
@@ -291,6 +304,7 @@ class Step:
     seconds: float
     failures: dict[str, int]
     udp_rcvbuf_drops: int            # datagrams the kernel dropped (full socket buffers)
+    cpu_ms_per_call: float = 0.0     # SUT CPU over the step / successful calls
 
 
 def run_step(target: Target, scenario: str, rate: int, injection: Path | None,
@@ -302,15 +316,22 @@ def run_step(target: Target, scenario: str, rate: int, injection: Path | None,
     result = run_sipp(SippRun(target=target.udp, scenario=SCENARIOS / scenario, calls=calls,
                               rate=rate, transport="udp", injection=injection,
                               time_limit=STEP_SECONDS * 3 + 5, cpus=cpus,
-                              max_concurrent=max(1000, rate * 2)))
+                              max_concurrent=max(1000, rate * 2), extra=_media_port()))
     elapsed = time.monotonic() - started
     cpu = cpu_seconds(target.pids()) - cpu_before
     achieved = result.successful / result.elapsed if result.elapsed else 0.0
     ok = result.ok and result.successful == calls and achieved >= ACHIEVED_FRACTION * rate
+    per_call = 1000 * cpu / result.successful if result.successful else 0.0
     return Step(rate, ok, result.successful, result.failed, round(achieved, 1),
                 round(100 * cpu / elapsed, 1), round(pss_mib(target.pids()), 1),
                 round(rss_mib(target.proc.pid), 1), round(elapsed, 2), result.failures,
-                udp_receive_buffer_errors() - drops_before)
+                udp_receive_buffer_errors() - drops_before, round(per_call, 4))
+
+
+def _media_port() -> tuple[str, ...]:
+    """SIPp binds an RTP port even for signalling-only scenarios (6000 by default), which
+    another SIPp on this shared machine may hold: take a free one."""
+    return ("-mp", str(free_local_port("127.0.0.1")))
 
 
 def step_search(target: Target, scenario: str, rates: list[int], injection: Path | None,
@@ -340,6 +361,46 @@ def step_search(target: Target, scenario: str, rates: list[int], injection: Path
     return {"best_rate": best.rate if best else 0, "best": asdict(best) if best else None,
             "capped_by_ladder": bool(steps and steps[-1].ok and steps[-1].rate == rates[-1]),
             "steps": [asdict(s) for s in steps]}
+
+
+def contact_memory(target: Target, users: list[User], workdir: Path,
+                   cpus: frozenset[int] | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """PSS growth per registered contact (one contact per account), see the module doc."""
+    def register(batch: list[User], name: str) -> SippRun:
+        injection = write_users_csv(workdir / f"{name}.csv", batch, DOMAIN)
+        run = SippRun(target=target.udp, scenario=SCENARIOS / "register_auth.xml",
+                      calls=len(batch), rate=CONTACT_RATE, transport="udp",
+                      injection=injection, time_limit=len(batch) / CONTACT_RATE * 3 + 30,
+                      cpus=cpus, max_concurrent=max(1000, CONTACT_RATE * 2),
+                      extra=_media_port())
+        result = run_sipp(run)
+        if not result.ok or result.successful != len(batch):
+            raise RuntimeError(f"{target.name}: registering {name} failed: {result.describe()}")
+        return run
+
+    def settled_pss() -> float:
+        time.sleep(DRAIN_SECONDS)
+        return pss_mib(target.pids())
+
+    register(users[:CONTACT_WARMUP], "warmup")
+    base = settled_pss()
+    out: dict[str, Any] = {"warmup_contacts": CONTACT_WARMUP, "base_pss_mib": round(base, 2),
+                           "sizes": {}}
+    done, previous = CONTACT_WARMUP, base
+    for size in CONTACT_SIZES:
+        register(users[done:size], f"to{size}")
+        pss = settled_pss()
+        per_contact = (pss - base) * 1024 * 1024 / (size - CONTACT_WARMUP)
+        # The growth over the last batch alone: memory freed at start-up (e.g. the parsed
+        # configuration) and reused by the first contacts does not flatter this one.
+        marginal = (pss - previous) * 1024 * 1024 / (size - done)
+        out["sizes"][str(size)] = {"pss_mib": round(pss, 2),
+                                   "bytes_per_contact": round(per_contact),
+                                   "marginal_bytes_per_contact": round(marginal)}
+        done, previous = size, pss
+        log(f"   {target.name} {size} contacts: PSS {pss:.1f} MiB, "
+            f"{per_contact:.0f} B/contact")
+    return out
 
 
 def _cpu_split() -> tuple[frozenset[int] | None, frozenset[int] | None]:
@@ -390,6 +451,23 @@ def main() -> dict[str, Any]:
                 stop_seconds = target.stop()
             record["stop_seconds"] = round(stop_seconds, 2)
             results["targets"][name] = record
+        # Memory per contact: fresh SUTs with an account per contact.
+        many = numbered_users(CONTACT_SIZES[-1], start=200000, password_prefix="demo")
+        mem_starters: list[tuple[str, Callable[[Path], Target | None]]] = [
+            ("switchboard", lambda d: start_switchboard(d, many, sut_cpus)),
+            ("kamailio", lambda d: start_kamailio(d, sut_cpus, shm_mib=512)),
+        ]
+        for name, starter in mem_starters:
+            workdir = Path(tmp) / f"{name}-contacts"
+            workdir.mkdir()
+            target = starter(workdir)
+            if target is None:
+                continue
+            try:
+                results["targets"][name]["contacts"] = contact_memory(
+                    target, many, workdir, sipp_cpus, log)
+            finally:
+                target.stop()
     return results
 
 
@@ -447,4 +525,54 @@ def summarize(record: dict[str, Any]) -> str:
                          f"achieved {first['achieved']}/s with {first['failed']} failed calls, "
                          f"CPU {first['cpu_percent']} %, "
                          f"{first.get('udp_rcvbuf_drops', 'n/a')} receive-buffer drops.")
+    lines += ["", "CPU milliseconds per call (SUT utime+stime over the step / successful calls; "
+              "a REGISTER call is two transactions and one digest check), at the highest rate "
+              "both passed and at each system's best step:", "",
+              "| scenario | rate both passed | switchboard ms/call | Kamailio ms/call | "
+              "ratio (Kamailio/switchboard) | switchboard at best | Kamailio at best |",
+              "|---|---|---|---|---|---|---|"]
+    for scenario in ("register", "options"):
+        ours, peer = _best(record, "switchboard", scenario), _best(record, "kamailio", scenario)
+        if not ours or not peer:
+            continue
+        mine = {s["rate"]: s for s in ours["steps"] if s["ok"]}
+        theirs = {s["rate"]: s for s in peer["steps"] if s["ok"]}
+        common = sorted(set(mine) & set(theirs))
+        if not common or "cpu_ms_per_call" not in mine[common[-1]]:
+            continue
+        rate = common[-1]
+        a, b = mine[rate]["cpu_ms_per_call"], theirs[rate]["cpu_ms_per_call"]
+        best_a = (ours.get("best") or {}).get("cpu_ms_per_call", 0)
+        best_b = (peer.get("best") or {}).get("cpu_ms_per_call", 0)
+        ratio = f"{b / a:.2f}" if a else ""
+        lines.append(f"| {scenario} | {rate}/s | {a} | {b} | {ratio} | {best_a} | {best_b} |")
+    contacts = {name: results["targets"].get(name, {}).get("contacts")
+                for name in ("switchboard", "kamailio")}
+    if contacts["switchboard"]:
+        lines += ["", "Memory per registered contact (one contact per account, PSS growth "
+                  "after the node's completed transactions left its table; Kamailio: usrloc in "
+                  "shared memory, counted once):", "",
+                  "| contacts | switchboard B/contact | marginal | PSS MiB | Kamailio B/contact "
+                  "| marginal | PSS MiB | ratio | ratio (marginal) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for size, mine_c in contacts["switchboard"]["sizes"].items():
+            peer_c = (contacts["kamailio"] or {}).get("sizes", {}).get(size, {})
+            ratio = (f"{mine_c['bytes_per_contact'] / peer_c['bytes_per_contact']:.2f}"
+                     if peer_c.get("bytes_per_contact") else "")
+            theirs_m = peer_c.get("marginal_bytes_per_contact")
+            marginal = (f"{mine_c['marginal_bytes_per_contact'] / theirs_m:.2f}"
+                        if theirs_m else "")
+            lines.append(f"| {int(size):,} | {mine_c['bytes_per_contact']} | "
+                         f"{mine_c.get('marginal_bytes_per_contact', '')} | "
+                         f"{mine_c['pss_mib']} | {peer_c.get('bytes_per_contact', 'n/a')} | "
+                         f"{peer_c.get('marginal_bytes_per_contact', '')} | "
+                         f"{peer_c.get('pss_mib', '')} | {ratio} | {marginal} |")
+    baseline = results.get("baseline")
+    if baseline:
+        lines += ["", f"Before/after: {baseline['note']}", "",
+                  "| figure | before: switchboard | before: Kamailio | after: switchboard | "
+                  "after: Kamailio |", "|---|---|---|---|---|"]
+        for row in baseline["rows"]:
+            lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
+        lines += [""] + [f"- {note}" for note in baseline.get("notes", [])]
     return "\n".join(lines) + "\n"

@@ -277,7 +277,7 @@ class Registrar:
                 params += f";+sip.instance={binding.instance_id}"
             if binding.reg_id is not None:
                 params += f";reg-id={binding.reg_id}"
-            extra.append(("Contact", f"<{binding.uri}>{params}"))
+            extra.append(("Contact", f"<{binding.contact}>{params}"))
         if date is not None:
             extra.append(("Date", date))
         return reply(200, extra=extra)
