@@ -52,8 +52,7 @@ Method
   A's SIPp is frozen (SIGSTOP: nothing in or out). The time is from the SIGSTOP to B's SIPp
   receiving the INVITE, read from B's ``-trace_msg`` timestamps (microseconds, wall clock);
   the node's log polled every 20 ms gives a second reading. ``FAILOVER_RUNS`` repetitions
-  sharing one data directory: the first renders the "agent was disconnected" notice
-  (espeak-ng), the others find it cached.
+  sharing one data directory (the node renders its notices at start).
 """
 
 from __future__ import annotations
@@ -726,8 +725,7 @@ def failover_once(index: int, cpus: frozenset[int] | None, sipp_cpus: frozenset[
                        "port_min": NODE_PORTS[0], "port_max": NODE_PORTS[1]}
     config["registrar"] = {"qualify_interval": 3600.0}
     warm = any((workdir / "data" / "media" / "tts").glob("*.wav"))
-    # One data directory for every repetition: the first renders the "your agent was
-    # disconnected" notice (espeak-ng, on the node's core), the others find it cached.
+    # One data directory for every repetition (the node renders its notices at start).
     sut = start_node(run_dir / "node", cpus, config, "failover", log_level="info",
                      data_dir=workdir / "data")
     assert sut.node is not None
@@ -1003,17 +1001,15 @@ def summarize(record: dict[str, Any]) -> str:
             "floor.")
     fo = results.get("failover")
     if fo:
-        per_run = ", ".join(f"{r.get('to_backup_invite_s')} s"
-                            + ("" if r.get("tts_cache_warm") else " (notice not yet cached)")
-                            for r in fo["runs"])
+        per_run = ", ".join(f"{r.get('to_backup_invite_s')} s" for r in fo["runs"])
         lines += ["", "**Failover** (the agent's network drops mid-call; "
                   f"`calls.agent_media_timeout` {fo['agent_media_timeout_s']:g} s): a call "
                   "connected to agent A (SIPp, G.711 both ways), A's SIPp frozen with "
                   "SIGSTOP after 2 s of talk; time from the SIGSTOP to agent B's SIPp "
                   "receiving the INVITE (B's `-trace_msg` timestamps), "
-                  f"{len(fo['runs'])} repetitions, a fresh node each (one data directory, so "
-                  "the first renders the \"agent was disconnected\" notice with espeak-ng and "
-                  f"the others find it cached): median **{fo['median_s']} s**, max "
+                  f"{len(fo['runs'])} repetitions, a fresh node each (the node renders its "
+                  "notices at start, so the first run does not wait for espeak-ng): median "
+                  f"**{fo['median_s']} s**, max "
                   f"**{fo['max_s']} s** (aim < {aims['failover_seconds']:g} s); every caller "
                   f"kept its call: {'yes' if fo['all_callers_kept'] else 'no'}. Per run: "
                   f"{per_run}."]
