@@ -7,7 +7,7 @@ RFC 3261 §8.2 so the first problem found is the one reported:
 1. method inspection (§8.2.1): unknown method 501, known but not offered here 405 + Allow;
 2. Request-URI scheme (§8.2.2.1): anything but sip/sips 416;
 3. Max-Forwards 0 (§16.3 step 3): 483, except OPTIONS which a UAS may answer (§11);
-4. a To tag outside any dialog (§12.2.2): 481 (the dialog layer lands with call control);
+4. a To tag outside any dialog (§12.2.2): 481 (call control claims the requests of its dialogs);
 5. merged requests (§8.2.2.2): same From tag, Call-ID and CSeq on a new branch: 482;
 6. Require with option tags we do not support (§8.2.2.3): 420 + Unsupported;
 7. draining for shutdown: 503 + Retry-After, so clients go elsewhere;
@@ -70,7 +70,6 @@ _OPTIONS_HEADERS = (
     ("Supported", ", ".join(sorted(SUPPORTED_OPTIONS))),
 )
 _OUTBOUND_NUMBER = re.compile(r"^\+?[0-9]{7,}$")
-NOT_ENABLED_WARNING = '399 switchboard "calls to agents arrive with call delivery"'
 ANSWERED_TARGETS = ("ivr", "queue", "outbound", "agent", "login")  # call control answers
 
 
@@ -224,11 +223,8 @@ class Policy:
     def _admit(self, request: Request, number: str, target: str, peer: Peer,
                user: str | None) -> Decision:
         arrived = CallArrived(request.call_id, number, target, peer.host, user)
-        if target.split(":", 1)[0] not in ANSWERED_TARGETS:
-            decision = self._answer(request, 480, extra=[
-                ("Reason", 'SIP;cause=480;text="calls to agents arrive with call delivery"'),
-                ("Warning", NOT_ENABLED_WARNING),
-            ])
+        if target.split(":", 1)[0] not in ANSWERED_TARGETS:  # a target kind of the future
+            decision = self._answer(request, 480)
         elif not self.calls_enabled:
             decision = self._answer(request, 503, "Service Unavailable (no media engine)",
                                     extra=[("Retry-After", "30")])

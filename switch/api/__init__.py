@@ -1,1 +1,2 @@
-"""HTTP API (FastAPI). For now only health; resources arrive with later issues."""
+"""HTTP API (FastAPI): health, the operators' /ctl resources, offline OpenAPI docs; the
+public resources (queues, agents, events) arrive with the API issue."""

@@ -11,10 +11,11 @@ stops the engine and drops the queue; dropped prompts are not reported (the sess
 for the last one it asked for). A digit that arrives while a play command is on its way stops
 that play as soon as it starts.
 
-What lands with later issues is said, never faked: a queue plays music on hold (the router
-takes over with call delivery); a callback request is published as an event for the dialler
-to come; a transfer is published and the call ends (transfers arrive with call delivery).
-Voicemail is recorded by the engine (a beep, then the caller, in a stereo WAV).
+A queue node hands the call to call delivery (``enqueue``; music on hold only when the node
+has no router); a callback request is published as an event for the dialler to come; a
+transfer node is published and the call ends (transfers from the IVR itself, before any
+agent, are not done yet: agents transfer with REFER). Voicemail is recorded by the engine (a
+beep, then the caller, in a stereo WAV); a survey node's questions are asked after the agent.
 """
 
 from __future__ import annotations
@@ -342,7 +343,7 @@ class CallbackRequested:
 
 @dataclass(frozen=True, slots=True)
 class CallQueued:
-    """The flow put the call in a queue (music on hold until call delivery lands)."""
+    """The flow (or a queue's number) put the call in a queue."""
 
     call_id: str
     queue: str
