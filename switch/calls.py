@@ -73,6 +73,7 @@ from .transport.base import source_address
 if TYPE_CHECKING:
     from .app import Node
 
+NOTICES_AFTER = 5.0  # seconds after start before the notices are rendered
 # Fixed texts the call services speak (rendered once at start, see _render_notices).
 NOTICES = (incall.RECONNECTING, incall.TRANSFERRING, incall.NOT_TAKEN, mobile.WHISPER,
            waiting.VOICEMAIL_PROMPT, waiting.CALLBACK_PROMPT, *GOODBYES.values(),
@@ -132,15 +133,18 @@ class CallStack:
         log.info("media engine %s ready; answering calls", where)
 
     async def _render_notices(self) -> None:
-        """Render the fixed notices once at start (espeak-ng on the node's core): a failover
-        must not wait for "your agent was disconnected" to be synthesised."""
+        """Render the fixed notices once (they stay cached on disk): a failover must not wait
+        for "your agent was disconnected" to be synthesised. After the start-up rush and one
+        at a time: espeak-ng and the resampling share the node's core with the first calls."""
         assert self.media is not None
+        await asyncio.sleep(NOTICES_AFTER)
         for text in NOTICES:
             try:
                 await self.media.tts(text)
             except Exception as exc:
                 log.warning("notice not rendered: %s", exc)
                 return
+            await asyncio.sleep(0.2)
 
     def _start_delivery(self, calls: CallService) -> None:
         """Queues reach agents: the router on this loop, agents' phones rung by call
