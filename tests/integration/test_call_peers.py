@@ -607,7 +607,8 @@ def test_voicemail_recording_carries_each_party_in_its_own_channel(
         assert established["type"] == "CALL_ESTABLISHED", (established, ua.log()[-3000:])
         # The node hangs up after max_seconds of message.
         assert ua.wait_event({"CALL_CLOSED"}, timeout=15)["type"] == "CALL_CLOSED"
-    assert wait_for(lambda: any("recording finished" in line for line in call_lines(node)),
+    assert wait_for(lambda: any("recording finished" in line for line in call_lines(node))
+                    and any(" ended: " in line for line in call_lines(node)),
                     timeout=10), call_lines(node)
     lines = call_lines(node)
     assert any("voicemail for support (at most 5 s)" in line for line in lines), lines
