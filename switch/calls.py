@@ -29,6 +29,7 @@ from routing.config import load_config as load_routing
 
 from .callcontrol import call as c
 from .callcontrol import clicktodial as ctd
+from .callcontrol import deliverystate as dl
 from .callcontrol import incall, mobile, waiting
 from .callcontrol.agentdial import (
     CallerShown,
@@ -73,8 +74,7 @@ from .transport.base import source_address
 if TYPE_CHECKING:
     from .app import Node
 
-NOTICES_AFTER = 5.0  # seconds after start before the notices are rendered
-# Fixed texts the call services speak (rendered once at start, see _render_notices).
+# Fixed texts the call services speak (rendered ahead of need: _first_agent_call).
 NOTICES = (incall.RECONNECTING, incall.TRANSFERRING, incall.NOT_TAKEN, mobile.WHISPER,
            waiting.VOICEMAIL_PROMPT, waiting.CALLBACK_PROMPT, *GOODBYES.values(),
            ctd.RINGBACK_NOTICE, ctd.FAILED_NOTICE, survey.THANKS)
@@ -124,7 +124,6 @@ class CallStack:
         self.media = EngineMedia(self.client, TtsCache(self.folder))
         self.hold_music = ensure_hold_music(self.folder)
         self.beep = ensure_beep(self.folder)
-        self._prerender = asyncio.ensure_future(self._render_notices())
         calls = self.node.start_calls(self.media, self._service)
         calls.dialer = self._dial_out
         if self.node.config.routing is not None:
@@ -132,12 +131,16 @@ class CallStack:
         where = f"builtin (pid {self.supervisor.pid})" if self.supervisor else self.engine_url
         log.info("media engine %s ready; answering calls", where)
 
+    def _first_agent_call(self, event: object) -> None:
+        """The first call an agent answers renders the fixed notices (once; they stay cached
+        on disk): a failover must not wait for "your agent was disconnected" to be
+        synthesised. Not at start: espeak-ng and the resampling would compete with the first
+        calls' prompts on the node's core."""
+        if isinstance(event, dl.AgentAnswered) and self._prerender is None:
+            self._prerender = asyncio.ensure_future(self._render_notices())
+
     async def _render_notices(self) -> None:
-        """Render the fixed notices once (they stay cached on disk): a failover must not wait
-        for "your agent was disconnected" to be synthesised. After the start-up rush and one
-        at a time: espeak-ng and the resampling share the node's core with the first calls."""
         assert self.media is not None
-        await asyncio.sleep(NOTICES_AFTER)
         for text in NOTICES:
             try:
                 await self.media.tts(text)
@@ -177,6 +180,7 @@ class CallStack:
             local_for=self._local_for, publish=self.node.bus.publish,
             domain=config.node.domain, server=f"switchboard/{self.node.version}")
         self.node.bus.subscribe(self._supervised_call_ended)
+        self.node.bus.subscribe(self._first_agent_call)
         calls.on_outbound = self._outbound_event
         static = {a.username for a in config.accounts if a.contact}
         self.presence = Presence(self.delivery, {a.id for a in router_config.agents},
