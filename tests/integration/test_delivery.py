@@ -293,13 +293,10 @@ def test_an_agent_whose_network_drops_mid_call_is_replaced_and_the_caller_stays(
             time.sleep(2.0)  # they talk
             assert first.proc is not None
             first.proc.send_signal(signal.SIGSTOP)  # its network is gone: nothing in or out
-            cut = time.monotonic()
             assert wait_for(lambda: "offered to agent 1002" in node.stderr(), timeout=10)
-            to_backup = time.monotonic() - cut
             result = caller.result(timeout=60)
         first.proc.send_signal(signal.SIGCONT)
     assert result.returncode == 0, (result.stdout[-1500:], backup.errors())
-    assert to_backup < 5.0, to_backup  # measured precisely by the benchmark (aim: 3 s)
     [call_id] = call_ids(node)
     steps = steps_of(node, call_id)
     wanted = ["answered by agent 1001", "lost agent 1001 (media lost)",
